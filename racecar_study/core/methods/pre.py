@@ -1,0 +1,56 @@
+"""Pre: greedy layer-wise autoencoder pretraining with tied (transposed) weights, then Std training.
+
+Layer m is trained to reconstruct its input d_m through its own reverse (the same tied-weight
+decoder the racecar pass uses), with the layers below frozen. The classifier layer is not
+pretrained.
+"""
+
+import torch
+
+from racecar_study.core.methods.base import Method, StepOutput, register_method
+from racecar_study.core.plan import Trace
+
+
+@register_method("pre")
+class PretrainMethod(Method):
+    def validate(self, net):
+        if self.cfg.pre_epochs < 0:
+            raise ValueError("method.pre_epochs must be >= 0")
+
+    def prepare(self, net, trainer):
+        plan = net.plan
+        lr = self.cfg.pre_lr or trainer.cfg.lr
+        self.pretrain_losses: list[list[float]] = []
+        net.train()
+        for m in range(len(plan.segments) - 1):
+            seg = plan.segments[m]
+            params = [p for op in (seg.unit, *seg.post) for p in op.module.parameters()]
+            if not params:
+                continue
+            opt = torch.optim.Adam(params, lr=lr)
+            losses = []
+            for _ in range(self.cfg.pre_epochs):
+                total, count = 0.0, 0
+                for x, _y in trainer.batches(trainer.train_data, shuffle=True):
+                    with torch.no_grad():
+                        d = x
+                        for k in range(m):
+                            d, _ = plan.forward_segment(k, d, Trace())
+                    trace = Trace()
+                    h, ctx = plan.forward_segment(m, d, trace)
+                    r = plan.reverse_segment(m, h, trace, ctx)
+                    if m > 0:
+                        r = plan.reapply_post(m - 1, r)
+                    loss = (d - r).pow(2).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total, count = total + loss.item() * len(x), count + len(x)
+                losses.append(total / max(count, 1))
+            self.pretrain_losses.append(losses)
+        net.zero_grad(set_to_none=True)
+
+    def step(self, net, x, y):
+        logits = net(x)
+        task = self.task_loss(logits, y)
+        return StepOutput(task, task, task.new_zeros(()), logits)

@@ -1,0 +1,26 @@
+"""RR: racecar training, the task loss plus the reverse-pass reconstruction loss."""
+
+from racecar_study.core.loss import REDUCTIONS, racecar_loss
+from racecar_study.core.methods.base import Method, StepOutput, register_method
+
+
+@register_method("rr")
+class RacecarMethod(Method):
+    def validate(self, net):
+        lam = self.cfg.lam
+        if self.cfg.reduction not in REDUCTIONS:
+            raise ValueError(f"method.reduction must be one of {REDUCTIONS}, got {self.cfg.reduction!r}")
+        lams = lam if isinstance(lam, (list, tuple)) else [lam]
+        if any(v < 0 for v in lams):
+            raise ValueError("method.lam must be >= 0")
+        if isinstance(lam, (list, tuple)) and len(lam) != net.num_states:
+            raise ValueError(
+                f"method.lam has {len(lam)} values but the network has {net.num_states} "
+                f"reconstructed states ({', '.join(net.state_names)})"
+            )
+
+    def step(self, net, x, y):
+        logits, states, recons = net.racecar(x)
+        task = self.task_loss(logits, y)
+        reg, per_layer = racecar_loss(states, recons, self.cfg.lam, self.cfg.reduction)
+        return StepOutput(task + reg, task, reg, logits, per_layer)

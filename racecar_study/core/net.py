@@ -1,0 +1,55 @@
+"""RacecarNet: a sequential network with a racecar reverse pass through its own weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from racecar_study.core.plan import ReversiblePlan, Trace
+
+
+@dataclass
+class RacecarOutput:
+    logits: torch.Tensor
+    states: list[torch.Tensor]  # d_1 .. d_n
+    reconstructions: list[torch.Tensor]  # d'_1 .. d'_n, aligned with states
+
+    def __iter__(self):
+        return iter((self.logits, self.states, self.reconstructions))
+
+
+class RacecarNet(nn.Module):
+    """Wraps an `nn.Sequential` of supported modules (nested Sequentials and residual blocks too).
+
+    `net(x)` is the plain forward pass and costs nothing extra. `net.racecar(x)` also runs the
+    reverse pass and returns `(logits, states, reconstructions)`.
+    """
+
+    def __init__(self, body: nn.Sequential | list[nn.Module]):
+        super().__init__()
+        self.body = body if isinstance(body, nn.Sequential) else nn.Sequential(*body)
+        self.plan = ReversiblePlan([("body", self.body)])
+        self.state_names: list[str] = [self.plan.segments[0].unit.name, *self.plan.state_names()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def racecar(self, x: torch.Tensor) -> RacecarOutput:
+        trace = Trace()
+        trace.add_state(x)
+        logits, start, ctxs = self.plan.forward(x, trace)
+        trace.recons[0] = self.plan.reverse(start, trace, ctxs)
+        return RacecarOutput(logits, trace.states, trace.recons)  # type: ignore[arg-type]
+
+    @property
+    def num_states(self) -> int:
+        return len(self.state_names)
+
+    def linear_layers(self) -> list[nn.Module]:
+        """Every Linear/Conv2d in forward order (blocks included): the weights a regulariser sees."""
+        return [m for m in self.body.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+    def first_layer(self) -> nn.Module:
+        return self.plan.segments[0].unit.module
