@@ -1,0 +1,5 @@
+import sys
+
+from racecar_study.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""`racecar-study train`: one model, in-process (no Ray), outputs to a folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from racecar_study.cli.errors import UsageError
+
+
+def _key_values(items: list[str], flag: str) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} takes KEY=VALUE, got '{item}'")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return v
+
+    return parse
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train one model in-process and write its outputs to --out")
+    p.add_argument("--data", required=True, help="data set name (see `racecar-study datasets`)")
+    p.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="data set / task-view option")
+    p.add_argument("--arch", required=True, help="architecture (see `racecar-study archs`)")
+    p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="architecture option")
+    p.add_argument("--method", default="std", help="std | rr | ort | pre")
+    p.add_argument("--lam", type=_non_negative_float, default=0.0, help="racecar lambda (rr)")
+    p.add_argument("--reduction", choices=["sum", "mean"], default="sum")
+    p.add_argument("--ort-weight", type=_non_negative_float, default=0.1)
+    p.add_argument("--pre-epochs", type=int, default=10)
+    p.add_argument("--epochs", type=_positive(int), default=10)
+    p.add_argument("--batch-size", type=_positive(int), default=100)
+    p.add_argument("--lr", type=_positive(float), default=1e-3)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
+    p.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from racecar_study.core.callbacks import Progress
+    from racecar_study.study.experiment import train_to_dir
+    from racecar_study.study.spec import parse_spec
+
+    raw = {
+        "name": args.out.name or "train",
+        "data": {"name": args.data, **_key_values(args.data_opt, "--data-opt")},
+        "model": {"arch": args.arch, **_key_values(args.model_opt, "--model-opt")},
+        "method": {
+            "name": args.method,
+            "lam": args.lam,
+            "reduction": args.reduction,
+            "ort_weight": args.ort_weight,
+            "pre_epochs": args.pre_epochs,
+        },
+        "train": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "optimizer": args.optimizer,
+            "schedule": args.schedule,
+            "weight_decay": args.weight_decay,
+            "device": args.device,
+            "precision": args.precision,
+        },
+        "seeds": [args.seed],
+        "tracking": {"enabled": False},
+    }
+    raw["name"] = "".join(c if c.isalnum() or c in "_.-" else "_" for c in raw["name"]).lstrip(".") or "train"
+    spec = parse_spec(raw, "flags")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} exists and is not a folder")
+    try:
+        from racecar_study.core.trainer import resolve_device
+
+        resolve_device(args.device)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(f"--device: {e}") from None
+    progress = None if args.quiet else Progress(every=max(1, args.epochs // 10))
+    run_ = train_to_dir(spec, args.seed, args.out, progress)
+    last = run_.trainer.history[-1]
+    shown = ", ".join(f"{k}={last[k]:.4g}" for k in ("train_acc", "val_acc", "reg_loss") if k in last)
+    print(f"done: {shown}; outputs in {args.out}")
+    return 0

@@ -1,0 +1,93 @@
+"""One training run from a spec: data, model, method, trainer. No Ray here; the Ray trainable and
+the `train` command both call this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from racecar_study.core.callbacks import Checkpoint, CsvMetrics
+from racecar_study.core.methods import build_method
+from racecar_study.core.net import RacecarNet
+from racecar_study.core.trainer import Callback, Trainer
+from racecar_study.data import DataSplits, load_dataset
+from racecar_study.study.spec import StudySpec, dump_spec
+
+
+@dataclass
+class Run:
+    spec: StudySpec
+    seed: int
+    splits: DataSplits
+    net: RacecarNet
+    trainer: Trainer
+
+    @property
+    def val(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validation split, or the test split when the data set has no validation samples."""
+        s = self.splits
+        return (s.x_val, s.y_val) if len(s.x_val) else (s.x_test, s.y_test)
+
+
+def load_splits(spec: StudySpec, seed: int | None = None) -> DataSplits:
+    return load_dataset(spec.data.name, seed=spec.seeds[0] if seed is None else seed, **spec.data.options())
+
+
+def build_run(
+    spec: StudySpec, seed: int, splits: DataSplits | None = None, callbacks: list[Callback] | tuple = ()
+) -> Run:
+    from racecar_study.models import build_model, resolve_lambdas
+
+    splits = splits if splits is not None else load_splits(spec, seed)
+    torch.manual_seed(seed)  # model initialisation is part of the seeded run
+    net = build_model(spec.model.arch, splits.input_shape, splits.num_classes, **spec.model.options())
+    method_cfg = spec.method.to_config(seed)
+    if not isinstance(method_cfg.lam, float | int):
+        method_cfg.lam = resolve_lambdas(net, method_cfg.lam)
+    trainer = Trainer(net, build_method(method_cfg), spec.train.to_config(seed), list(callbacks))
+    return Run(spec, seed, splits, net, trainer)
+
+
+def fit(run: Run) -> list[dict[str, float]]:
+    s = run.splits
+    return run.trainer.fit((s.x_train, s.y_train), run.val)
+
+
+def write_run_outputs(run: Run, out: Path) -> None:
+    """model.pt, config.yaml, first-layer SVD files and pictures, reverse-pass reconstructions."""
+    import numpy as np
+
+    from racecar_study.core.analysis import (
+        first_layer_svd,
+        save_image_grid,
+        save_reconstruction_grid,
+        vectors_to_images,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(run.net.state_dict(), out / "model.pt")
+    (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")
+    svd = first_layer_svd(run.net, input_shape=run.splits.input_shape)
+    (out / "svd").mkdir(exist_ok=True)
+    np.save(out / "svd" / "singular_values.npy", svd.singular_values)
+    np.save(out / "svd" / "right_singular_vectors.npy", svd.right_vectors)
+    k = min(len(svd.right_vectors), 16)
+    titles = [f"s={v:.3g}" for v in svd.singular_values[:k]]
+    save_image_grid(vectors_to_images(svd.right_vectors[:k], svd.image_shape), out / "svd" / "vectors.png",
+                    titles=titles)
+    x = run.splits.x_train[: min(8, len(run.splits.x_train))]
+    if len(x) >= 2:
+        save_reconstruction_grid(run.net, x.to(run.trainer.device), out / "reconstructions.png", n=len(x))
+
+
+def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:
+    out.mkdir(parents=True, exist_ok=True)
+    callbacks: list[Callback] = [CsvMetrics(out / "metrics.csv"), Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every))]
+    if progress is not None:
+        callbacks.append(progress)
+    run = build_run(spec, seed, callbacks=callbacks)
+    fit(run)
+    write_run_outputs(run, out)
+    return run

@@ -1,0 +1,307 @@
+"""The study spec: one validated YAML file describes data, model, method, training and the search.
+
+Unknown keys are rejected everywhere except inside `data` and `model`, whose extra keys are the
+data set's task-view options and the architecture's options; those are checked against their
+registries by `check_registries`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from racecar_study.core.methods import MethodConfig, method_names
+from racecar_study.core.trainer import TrainConfig
+
+
+class SpecError(ValueError):
+    """A study spec that cannot run; the message is one line naming the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(BaseModel):
+    """`name` plus the data set's options and task-view options (classes, n_per_class, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ModelSpec(BaseModel):
+    """`arch` plus the architecture's options (widths, depth, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    arch: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class MethodSpec(_Strict):
+    name: str = "std"
+    lam: float | list[float] | dict[str, float] = 0.0
+    reduction: Literal["sum", "mean"] = "sum"
+    ort_weight: float = Field(0.1, ge=0)
+    ort_power_iters: int = Field(2, ge=1)
+    pre_epochs: int = Field(10, ge=0)
+    pre_lr: float | None = Field(None, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in method_names():
+            raise ValueError(f"unknown method '{v}'; known: {', '.join(method_names())}")
+        return v
+
+    @field_validator("lam")
+    @classmethod
+    def _non_negative(cls, v):
+        values = v.values() if isinstance(v, dict) else v if isinstance(v, list) else [v]
+        if any((not math.isfinite(x)) or x < 0 for x in values):
+            raise ValueError("lambda must be finite and >= 0")
+        return v
+
+    def to_config(self, seed: int = 0) -> MethodConfig:
+        d = self.model_dump()
+        return MethodConfig(**d, extra={"seed": seed})
+
+
+class TrainSpec(_Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(100, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0)
+    schedule: Literal["none", "cosine", "step"] = "none"
+    step_size: int = Field(30, ge=1)
+    gamma: float = Field(0.1, gt=0)
+    device: str = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    probe_size: int = Field(256, ge=0)
+
+    def to_config(self, seed: int = 0) -> TrainConfig:
+        return TrainConfig(**self.model_dump(), seed=seed)
+
+
+class Param(_Strict):
+    """One search dimension: exactly one distribution, optionally only `when` others have values."""
+
+    loguniform: tuple[float, float] | None = None
+    uniform: tuple[float, float] | None = None
+    int: tuple[int, int] | None = None  # noqa: A003
+    choice: list[Any] | None = None
+    when: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_distribution(self):
+        given = [k for k in ("loguniform", "uniform", "int", "choice") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of loguniform, uniform, int, choice")
+        kind = given[0]
+        if kind == "choice":
+            if not self.choice:
+                raise ValueError("choice needs at least one value")
+            return self
+        lo, hi = getattr(self, kind)
+        if not lo < hi:
+            raise ValueError(f"{kind} needs low < high, got [{lo}, {hi}]")
+        if kind == "loguniform" and lo <= 0:
+            raise ValueError(f"loguniform needs low > 0, got {lo}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("loguniform", "uniform", "int", "choice") if getattr(self, k) is not None)
+
+    def candidate_values(self) -> list[Any]:
+        """Values that must each yield a valid spec: the choices, or the bounds."""
+        return list(self.choice) if self.kind == "choice" else list(getattr(self, self.kind))
+
+
+class SearchSpec(_Strict):
+    space: dict[str, Param] = Field(default_factory=dict)
+    algorithm: Literal["optuna", "random", "grid"] = "optuna"
+    num_samples: int = Field(8, ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    seed: int = 0
+
+
+class SchedulerSpec(_Strict):
+    kind: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(3.0, gt=1)
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+class CheckpointSpec(_Strict):
+    every: int = Field(1, ge=1)
+    keep: int = Field(2, ge=1)
+
+
+class TrackingSpec(_Strict):
+    enabled: bool = True
+    tracking_uri: str | None = None
+    experiment: str | None = None  # defaults to the study name
+    log_models: bool = True
+    register_best: bool = True
+    log_every: int = Field(1, ge=1)  # epochs between metric flushes
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class StudySpec(_Strict):
+    name: str
+    data: DataSpec
+    model: ModelSpec
+    method: MethodSpec = Field(default_factory=MethodSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    metric: str = "val_acc"
+    mode: Literal["max", "min"] = "max"
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        # The name becomes a folder under runs/: it must not escape it.
+        if not NAME_RE.match(v) or ".." in v:
+            raise ValueError(f"'{v}' must be letters, digits, '_', '-', '.' (no '/', no '..')")
+        return v
+
+    @model_validator(mode="after")
+    def _search_paths(self):
+        for path, param in self.search.space.items():
+            if param.when:
+                for other, value in param.when.items():
+                    if other not in self.search.space:
+                        raise ValueError(f"search.space.{path}.when names '{other}', not a search parameter")
+                    dep = self.search.space[other]
+                    if dep.kind != "choice" or value not in dep.choice:
+                        raise ValueError(
+                            f"search.space.{path}.when: {other} never takes the value {value!r}"
+                        )
+        return self
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _one_line(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"]) or "spec"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}"
+
+
+def set_dotted(d: dict[str, Any], path: str, value: Any) -> None:
+    keys = path.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise SpecError(f"search.space: '{path}' does not name a field")
+    d[keys[-1]] = value
+
+
+def get_dotted(d: dict[str, Any], path: str) -> Any:
+    for k in path.split("."):
+        d = d[k]
+    return d
+
+
+def apply_overrides(spec: StudySpec, overrides: dict[str, Any]) -> StudySpec:
+    """The spec with dotted-path values set (a trial's config), validated again."""
+    raw = copy.deepcopy(spec.model_dump(mode="json", exclude_none=False))
+    for path, value in overrides.items():
+        set_dotted(raw, path, value)
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_one_line(e)) from None
+
+
+def check_search_space(spec: StudySpec) -> None:
+    """Every dotted path names a field, and every choice/bound gives a valid spec."""
+    known_top = set(StudySpec.model_fields)
+    for path, param in spec.search.space.items():
+        head, _, rest = path.partition(".")
+        if head not in known_top or not rest:
+            raise SpecError(f"search.space: '{path}' does not name a field of the spec")
+        section = StudySpec.model_fields[head].annotation
+        leaf = rest.split(".")[0]
+        if head not in ("data", "model") and isinstance(section, type) and issubclass(section, BaseModel):
+            if leaf not in section.model_fields:
+                raise SpecError(f"search.space: '{path}' does not name a field of {head}")
+        for value in param.candidate_values():
+            try:
+                apply_overrides(spec, {path: value})
+            except SpecError as e:
+                raise SpecError(f"search.space.{path}: value {value!r} is invalid ({e})") from None
+
+
+def check_registries(spec: StudySpec) -> None:
+    """Data set, architecture and their option names exist (no data is loaded)."""
+    from racecar_study import data, models
+
+    try:
+        data.check_options(spec.data.name, spec.data.options())
+    except data.DataError as e:
+        raise SpecError(f"data: {e}") from None
+    try:
+        models.check_options(spec.model.arch, spec.model.options())
+    except models.ModelError as e:
+        raise SpecError(f"model: {e}") from None
+
+
+def parse_spec(raw: Any, source: str = "spec") -> StudySpec:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: a study spec is a YAML mapping")
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_one_line(e)) from None
+    check_search_space(spec)
+    check_registries(spec)
+    return spec
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"spec file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise SpecError(f"{p}: not valid YAML{where}") from None
+    return parse_spec(raw, str(p))
+
+
+def dump_spec(spec: StudySpec) -> str:
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
