@@ -52,4 +52,5 @@ class RacecarNet(nn.Module):
         return [m for m in self.body.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
     def first_layer(self) -> nn.Module:
-        return self.plan.segments[0].unit.module
+        """The first Linear/Conv2d the input meets (inside a leading block, if there is one)."""
+        return self.linear_layers()[0]

@@ -145,6 +145,11 @@ class BatchNormRule(ReverseRule):
     role = Role.POINTWISE
 
     def reapply(self, module, x):
+        if x.numel() // x.shape[1] < 2:
+            raise ValueError(
+                "the reverse pass normalises with batch statistics: it needs more than one value per "
+                f"channel, got a tensor of shape {tuple(x.shape)}"
+            )
         return F.batch_norm(x, None, None, module.weight, module.bias, True, 0.0, module.eps)
 
 

@@ -1,0 +1,101 @@
+"""RR step vs Std step: time and peak-memory ratios, measured side by side in one process.
+
+Prints one JSON line per model. Time: median over interleaved steps (std, rr, std, rr, ...).
+Memory: peak bytes of a training step = parameters + gradients + optimizer state + every tensor
+storage held for backward at the end of the forward (counted once per storage through
+saved-tensor hooks), which is what a step's peak holds on any device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from racecar_study.core import MethodConfig, build_method
+from racecar_study.models import build_model
+
+MODELS = {
+    "peak_mlp": dict(arch="peak_mlp", input_shape=(1, 28, 28), classes=2, batch=100),
+    "resnet20": dict(arch="resnet20", input_shape=(3, 32, 32), classes=10, batch=128),
+}
+
+
+def _setup(cfg, method):
+    torch.manual_seed(0)
+    net = build_model(cfg["arch"], cfg["input_shape"], cfg["classes"])
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    m = build_method(MethodConfig(method, lam=1e-6, reduction="sum"))
+    return net, opt, m
+
+
+def _step(net, opt, method, x, y):
+    out = method.step(net, x, y)
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    opt.step()
+
+
+def _saved_bytes(net, method, x, y) -> int:
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = method.step(net, x, y)
+    del out
+    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    return sum(v for k, v in storages.items() if k not in params)
+
+
+def measure(name, cfg, steps, warmup):
+    shape = (cfg["batch"], *cfg["input_shape"])
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(shape, generator=g)
+    y = torch.randint(0, cfg["classes"], (cfg["batch"],), generator=g)
+    runs = {k: _setup(cfg, k) for k in ("std", "rr")}
+    times = {k: [] for k in runs}
+    for i in range(warmup + steps):
+        for k, (net, opt, m) in runs.items():
+            t0 = time.perf_counter()
+            _step(net, opt, m, x, y)
+            if i >= warmup:
+                times[k].append(time.perf_counter() - t0)
+    n_param = sum(p.numel() * p.element_size() for p in runs["std"][0].parameters())
+    fixed = n_param * 4  # weights, gradients, Adam's two moments
+    mem = {k: fixed + _saved_bytes(net, m, x, y) for k, (net, _, m) in runs.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "model": name,
+        "batch": cfg["batch"],
+        "threads": torch.get_num_threads(),
+        "std_step_s": round(med["std"], 5),
+        "rr_step_s": round(med["rr"], 5),
+        "time_ratio": round(med["rr"] / med["std"], 3),
+        "std_peak_mb": round(mem["std"] / 2**20, 2),
+        "rr_peak_mb": round(mem["rr"] / 2**20, 2),
+        "memory_ratio": round(mem["rr"] / mem["std"], 3),
+        "targets": {"time_ratio": 2.0, "memory_ratio": 1.7},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--models", nargs="*", default=list(MODELS))
+    args = ap.parse_args()
+    for name in args.models:
+        steps = args.steps if name != "resnet20" else max(5, args.steps // 3)
+        print(json.dumps(measure(name, MODELS[name], steps, args.warmup)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
