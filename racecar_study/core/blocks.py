@@ -28,11 +28,14 @@ class ResidualBlock(nn.Module):
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
         self._branch_plan = ReversiblePlan(self._named(branch, "branch"))
         # Identity and weight-free shortcuts reverse by their rule; anything else is compiled.
-        self._shortcut_rule = None if isinstance(self.shortcut, nn.Identity) else rule_for(self.shortcut)
+        self._shortcut_rule = None
         self._shortcut_plan = None
-        if self._shortcut_rule is not None and self._shortcut_rule.role is not Role.STRUCTURAL:
-            self._shortcut_rule = None
+        if type(self.shortcut) is nn.Sequential or (
+            not isinstance(self.shortcut, nn.Identity) and rule_for(self.shortcut).role is not Role.STRUCTURAL
+        ):
             self._shortcut_plan = ReversiblePlan(self._named(self.shortcut, "shortcut"))
+        elif not isinstance(self.shortcut, nn.Identity):
+            self._shortcut_rule = rule_for(self.shortcut)
 
     @staticmethod
     def _named(m: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
