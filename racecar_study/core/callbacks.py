@@ -58,6 +58,8 @@ class Progress(Callback):
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if trainer.epoch % self.every == 0 or trainer.epoch == trainer.cfg.epochs:
-            shown = {k: metrics[k] for k in ("train_loss", "reg_loss", "train_acc", "val_acc") if k in metrics}
+            shown = {
+                k: metrics[k] for k in ("train_loss", "reg_loss", "train_acc", "val_acc") if k in metrics
+            }
             text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
             self.printer(f"epoch {trainer.epoch}/{trainer.cfg.epochs} {text}")

@@ -226,9 +226,7 @@ class AvgPool2dRule(_VjpAdjointRule):
         p = nn.modules.utils._pair(module.padding)
         n, c, h, w = ctx["in_shape"]
         kernel = y.new_full((c, 1, *k), 1.0 / (k[0] * k[1]))
-        out_pad = [
-            (h, w)[i] - ((y.shape[-2 + i] - 1) * s[i] - 2 * p[i] + k[i]) for i in range(2)
-        ]
+        out_pad = [(h, w)[i] - ((y.shape[-2 + i] - 1) * s[i] - 2 * p[i] + k[i]) for i in range(2)]
         return F.conv_transpose2d(y, kernel, stride=s, padding=p, output_padding=out_pad, groups=c)
 
 

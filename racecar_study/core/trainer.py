@@ -138,8 +138,9 @@ class Trainer:
             seen += b
             with torch.no_grad():  # accumulate on device; one sync per epoch, not per step
                 correct = (out.logits.argmax(1) == y).sum()
-                sums += torch.stack([out.loss.detach() * b, out.task_loss.detach() * b,
-                                     out.reg_loss.detach() * b, correct]).double()
+                sums += torch.stack(
+                    [out.loss.detach() * b, out.task_loss.detach() * b, out.reg_loss.detach() * b, correct]
+                ).double()
                 if out.per_layer is not None:
                     pl = out.per_layer.detach().double() * b
                     per_layer = pl if per_layer is None else per_layer + pl

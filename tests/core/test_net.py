@@ -9,18 +9,24 @@ from racecar_study.core import ChannelPadShortcut, RacecarNet, ResidualBlock, Un
 
 def _linear_net() -> RacecarNet:
     """Only linear operations, no biases: the reverse pass is exactly the VJP of the forward map."""
-    return RacecarNet(nn.Sequential(
-        nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False),
-        nn.MaxPool2d(2),
-        nn.Conv2d(4, 6, 3, padding=1, bias=False),
-        nn.AvgPool2d(2),
-        ResidualBlock(nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False),
-                                    nn.Conv2d(8, 8, 3, padding=1, bias=False)),
-                      ChannelPadShortcut(6, 8, 2)),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 5, bias=False),
-    )).double()
+    return RacecarNet(
+        nn.Sequential(
+            nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1, bias=False),
+            nn.AvgPool2d(2),
+            ResidualBlock(
+                nn.Sequential(
+                    nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False),
+                    nn.Conv2d(8, 8, 3, padding=1, bias=False),
+                ),
+                ChannelPadShortcut(6, 8, 2),
+            ),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 5, bias=False),
+        )
+    ).double()
 
 
 def test_reverse_equals_autograd_vjp():
@@ -53,8 +59,16 @@ def test_reverse_with_biases_and_nonlinearities_follows_the_formula():
 
 def test_plain_forward_matches_racecar_logits():
     torch.manual_seed(0)
-    net = RacecarNet(nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
-                                   nn.Flatten(), nn.Linear(3 * 3 * 3, 4)))
+    net = RacecarNet(
+        nn.Sequential(
+            nn.Conv2d(1, 3, 3),
+            nn.BatchNorm2d(3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(3 * 3 * 3, 4),
+        )
+    )
     x = torch.randn(4, 1, 8, 8)
     net.eval()
     assert torch.equal(net(x), net.racecar(x).logits)
@@ -62,15 +76,21 @@ def test_plain_forward_matches_racecar_logits():
 
 def test_reverse_pass_keeps_running_statistics():
     torch.manual_seed(0)
-    net = RacecarNet(nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(),
-                                   nn.Linear(8, 3), nn.BatchNorm1d(3)))
+    net = RacecarNet(
+        nn.Sequential(
+            nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3), nn.BatchNorm1d(3)
+        )
+    )
     x = torch.randn(10, 1, 4, 4)
     net.train()
     net(x)  # one plain forward: what the running stats must look like after a racecar pass too
     expected = {k: v.clone() for k, v in net.state_dict().items()}
     torch.manual_seed(0)
-    net2 = RacecarNet(nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(),
-                                    nn.Linear(8, 3), nn.BatchNorm1d(3)))
+    net2 = RacecarNet(
+        nn.Sequential(
+            nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3), nn.BatchNorm1d(3)
+        )
+    )
     net2.train()
     net2.racecar(x)  # forward + reverse: only the forward may update the statistics
     for k, v in net2.state_dict().items():

@@ -14,7 +14,6 @@ from racecar_study.core import ChannelPadShortcut, ResidualBlock
 from racecar_study.core.rules import Role, rule_for, supported_types
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     old = torch.get_default_dtype()
@@ -47,8 +46,14 @@ EXAMPLES: dict[type, list[tuple[nn.Module, tuple[int, ...]]]] = {
         (nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 3, 9, 9)),
         (nn.AvgPool2d(2, ceil_mode=True), (1, 2, 7, 7)),
     ],
-    nn.AdaptiveAvgPool2d: [(nn.AdaptiveAvgPool2d(1), (2, 3, 5, 6)), (nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 7, 8))],
-    ChannelPadShortcut: [(ChannelPadShortcut(3, 6, 2), (2, 3, 8, 8)), (ChannelPadShortcut(4, 8, 2), (1, 4, 7, 7))],
+    nn.AdaptiveAvgPool2d: [
+        (nn.AdaptiveAvgPool2d(1), (2, 3, 5, 6)),
+        (nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 7, 8)),
+    ],
+    ChannelPadShortcut: [
+        (ChannelPadShortcut(3, 6, 2), (2, 3, 8, 8)),
+        (ChannelPadShortcut(4, 8, 2), (1, 4, 7, 7)),
+    ],
     nn.Dropout: [(nn.Dropout(0.5), (4, 6))],
     nn.Dropout1d: [(nn.Dropout1d(0.5), (4, 3, 6))],
     nn.Dropout2d: [(nn.Dropout2d(0.5), (4, 3, 5, 5))],
@@ -63,8 +68,12 @@ EXAMPLES: dict[type, list[tuple[nn.Module, tuple[int, ...]]]] = {
     nn.BatchNorm1d: [(nn.BatchNorm1d(6), (8, 6))],
     nn.BatchNorm2d: [(nn.BatchNorm2d(3), (4, 3, 5, 5))],
     ResidualBlock: [
-        (ResidualBlock(nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 3, 3, padding=1))),
-         (2, 3, 6, 6)),
+        (
+            ResidualBlock(
+                nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 3, 3, padding=1))
+            ),
+            (2, 3, 6, 6),
+        ),
     ],
 }
 
@@ -106,8 +115,9 @@ def test_reverse_rule_contract(mtype, module, shape):
         assert out.shape == x0.shape
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             dims = [0] + list(range(2, x0.dim()))
-            ref = (x0 - x0.mean(dims, keepdim=True)) / torch.sqrt(x0.var(dims, unbiased=False, keepdim=True)
-                                                                  + module.eps)
+            ref = (x0 - x0.mean(dims, keepdim=True)) / torch.sqrt(
+                x0.var(dims, unbiased=False, keepdim=True) + module.eps
+            )
             assert torch.allclose(out, ref, atol=1e-8), "reverse BN uses the reverse tensor's batch stats"
             for k, v in module.state_dict().items():
                 assert torch.equal(v, before[k]), f"reverse BN changed {k}"
@@ -117,8 +127,11 @@ def test_reverse_rule_contract(mtype, module, shape):
         module.train()
         assert rule.role is Role.TRANSPARENT  # identity in reverse: the plan skips it
     else:  # BLOCK: adjoint of its linear part, checked on a linear branch
-        lin = ResidualBlock(nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, bias=False),
-                                          nn.Conv2d(3, 3, 3, stride=1, padding=1, bias=False))).double()
+        lin = ResidualBlock(
+            nn.Sequential(
+                nn.Conv2d(3, 3, 3, padding=1, bias=False), nn.Conv2d(3, 3, 3, stride=1, padding=1, bias=False)
+            )
+        ).double()
         from racecar_study.core.plan import Trace
 
         tr = Trace()

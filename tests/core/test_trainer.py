@@ -5,13 +5,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from racecar_study.core import Callback, MethodConfig, RacecarNet, TrainConfig, Trainer, build_method, method_names
+from racecar_study.core import (
+    Callback,
+    MethodConfig,
+    RacecarNet,
+    TrainConfig,
+    Trainer,
+    build_method,
+    method_names,
+)
 from racecar_study.core.callbacks import Checkpoint, CsvMetrics
 
 
 def _net() -> RacecarNet:
-    return RacecarNet(nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.BatchNorm1d(12), nn.ReLU(),
-                                    nn.Linear(12, 3)))
+    return RacecarNet(
+        nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 3))
+    )
 
 
 def _data(n=60, seed=0):
@@ -25,7 +34,9 @@ def test_std_is_bitwise_identical_to_a_plain_loop():
     x, y = _data()
     torch.manual_seed(3)
     net = _net()
-    Trainer(net, build_method(MethodConfig("std")), TrainConfig(epochs=3, batch_size=16, lr=1e-2, seed=3)).fit((x, y))
+    Trainer(
+        net, build_method(MethodConfig("std")), TrainConfig(epochs=3, batch_size=16, lr=1e-2, seed=3)
+    ).fit((x, y))
 
     torch.manual_seed(3)
     ref = _net()
@@ -94,8 +105,12 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
 def test_metrics_csv_has_one_row_per_epoch(tmp_path):
     x, y = _data()
     torch.manual_seed(0)
-    Trainer(_net(), build_method(MethodConfig("rr", lam=1e-4)), TrainConfig(epochs=3, batch_size=20),
-            [CsvMetrics(tmp_path / "m.csv")]).fit((x, y), (x, y))
+    Trainer(
+        _net(),
+        build_method(MethodConfig("rr", lam=1e-4)),
+        TrainConfig(epochs=3, batch_size=20),
+        [CsvMetrics(tmp_path / "m.csv")],
+    ).fit((x, y), (x, y))
     lines = (tmp_path / "m.csv").read_text().strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("epoch,")
 
