@@ -42,7 +42,10 @@ def build_run(
 
     splits = splits if splits is not None else load_splits(spec, seed)
     torch.manual_seed(seed)  # model initialisation is part of the seeded run
-    net = build_model(spec.model.arch, splits.input_shape, splits.num_classes, **spec.model.options())
+    options = spec.model.options()
+    # `outputs` widens the head beyond the data's classes (the MNIST SVD test: 784 -> 10 on two digits)
+    outputs = int(options.pop("outputs", splits.num_classes))
+    net = build_model(spec.model.arch, splits.input_shape, outputs, **options)
     method_cfg = spec.method.to_config(seed)
     if not isinstance(method_cfg.lam, float | int):
         method_cfg.lam = resolve_lambdas(net, method_cfg.lam)
@@ -75,8 +78,9 @@ def write_run_outputs(run: Run, out: Path) -> None:
     np.save(out / "svd" / "right_singular_vectors.npy", svd.right_vectors)
     k = min(len(svd.right_vectors), 16)
     titles = [f"s={v:.3g}" for v in svd.singular_values[:k]]
-    save_image_grid(vectors_to_images(svd.right_vectors[:k], svd.image_shape), out / "svd" / "vectors.png",
-                    titles=titles)
+    save_image_grid(
+        vectors_to_images(svd.right_vectors[:k], svd.image_shape), out / "svd" / "vectors.png", titles=titles
+    )
     x = run.splits.x_train[: min(8, len(run.splits.x_train))]
     if len(x) >= 2:
         save_reconstruction_grid(run.net, x.to(run.trainer.device), out / "reconstructions.png", n=len(x))
@@ -84,7 +88,10 @@ def write_run_outputs(run: Run, out: Path) -> None:
 
 def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:
     out.mkdir(parents=True, exist_ok=True)
-    callbacks: list[Callback] = [CsvMetrics(out / "metrics.csv"), Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every))]
+    callbacks: list[Callback] = [
+        CsvMetrics(out / "metrics.csv"),
+        Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every)),
+    ]
     if progress is not None:
         callbacks.append(progress)
     run = build_run(spec, seed, callbacks=callbacks)

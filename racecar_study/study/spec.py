@@ -200,13 +200,13 @@ class StudySpec(_Strict):
                         raise ValueError(f"search.space.{path}.when names '{other}', not a search parameter")
                     dep = self.search.space[other]
                     if dep.kind != "choice" or value not in dep.choice:
-                        raise ValueError(
-                            f"search.space.{path}.when: {other} never takes the value {value!r}"
-                        )
+                        raise ValueError(f"search.space.{path}.when: {other} never takes the value {value!r}")
         return self
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -273,7 +273,11 @@ def check_registries(spec: StudySpec) -> None:
     except data.DataError as e:
         raise SpecError(f"data: {e}") from None
     try:
-        models.check_options(spec.model.arch, spec.model.options())
+        options = spec.model.options()
+        outputs = options.pop("outputs", None)
+        if outputs is not None and (not isinstance(outputs, int) or isinstance(outputs, bool) or outputs < 1):
+            raise SpecError(f"model.outputs must be a positive integer, got {outputs!r}")
+        models.check_options(spec.model.arch, options)
     except models.ModelError as e:
         raise SpecError(f"model: {e}") from None
 

@@ -1,0 +1,80 @@
+"""`racecar-study train`: outputs, one-line errors, nothing written on bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from racecar_study.cli.main import main
+
+
+def test_train_writes_every_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--data",
+            "peak",
+            "--data-opt",
+            "n_per_class=10",
+            "--arch",
+            "peak_mlp",
+            "--method",
+            "rr",
+            "--lam",
+            "1e-6",
+            "--reduction",
+            "sum",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "10",
+            "--lr",
+            "1e-3",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    for name in ("model.pt", "metrics.csv", "config.yaml", "reconstructions.png", "svd/vectors.png"):
+        assert (out / name).stat().st_size > 0, name
+    values = np.load(out / "svd" / "singular_values.npy")
+    vectors = np.load(out / "svd" / "right_singular_vectors.npy")
+    assert vectors.shape[1] == 784 and len(values) == vectors.shape[0]
+    assert np.all(np.diff(values) <= 1e-9)
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 4  # header + 3 epochs
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["method"]["lam"] == 1e-6 and cfg["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--data", "nope", "--arch", "peak_mlp"], "unknown data set 'nope'"),
+        (["--data", "peak", "--arch", "nope"], "unknown architecture 'nope'"),
+        (["--data", "peak", "--arch", "peak_mlp", "--lam", "-1"], "--lam"),
+        (["--data", "peak", "--arch", "peak_mlp", "--method", "zz"], "unknown method 'zz'"),
+        (["--data", "peak", "--arch", "peak_mlp", "--epochs", "0"], "--epochs"),
+        (["--data", "peak", "--arch", "peak_mlp", "--model-opt", "foo=1"], "unknown option 'foo'"),
+        (["--data", "peak", "--arch", "peak_mlp", "--device", "cuda:7"], "--device"),
+    ],
+)
+def test_bad_flags_one_line_exit_2_nothing_written(tmp_path, flags, needle):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "racecar_study.cli", "train", *flags, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": ""},
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
+    assert not out.exists()
