@@ -1,9 +1,9 @@
 """RR step vs Std step: time and peak-memory ratios, measured side by side in one process.
 
 Prints one JSON line per model. Time: median over interleaved steps (std, rr, std, rr, ...).
-Memory: peak bytes of a training step = parameters + gradients + optimizer state + every tensor
-storage held for backward at the end of the forward (counted once per storage through
-saved-tensor hooks), which is what a step's peak holds on any device.
+The rr_recompute variant (method.recompute: true) recomputes the reverse pass's inside during
+backward. Memory: weights and optimizer state plus the peak of live allocator bytes during one
+step (profiler allocation events, CPU allocator), i.e. the step's real peak.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ MODELS = {
 }
 
 
-def _setup(cfg, method):
+def _setup(cfg, variant):
     torch.manual_seed(0)
     net = build_model(cfg["arch"], cfg["input_shape"], cfg["classes"])
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    m = build_method(MethodConfig(method, lam=1e-6, reduction="sum"))
+    method = "std" if variant == "std" else "rr"
+    m = build_method(MethodConfig(method, lam=1e-6, reduction="sum", recompute=variant == "rr_recompute"))
     return net, opt, m
 
 
@@ -40,19 +41,23 @@ def _step(net, opt, method, x, y):
     opt.step()
 
 
-def _saved_bytes(net, method, x, y) -> int:
-    storages: dict[int, int] = {}
+def _peak_bytes(net, opt, method, x, y) -> int:
+    """Peak of live CPU-allocator bytes during one training step, from the profiler's allocation
+    events in time order (what was allocated before the step, weights and optimizer state, is
+    not part of it)."""
+    from torch.profiler import ProfilerActivity, profile
 
-    def pack(t):
-        s = t.untyped_storage()
-        storages[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = method.step(net, x, y)
-    del out
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    return sum(v for k, v in storages.items() if k not in params)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        _step(net, opt, method, x, y)
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+        key=lambda e: e.start_ns(),
+    )
+    live = peak = 0
+    for e in events:
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak
 
 
 def measure(name, cfg, steps, warmup):
@@ -60,7 +65,7 @@ def measure(name, cfg, steps, warmup):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=g)
     y = torch.randint(0, cfg["classes"], (cfg["batch"],), generator=g)
-    runs = {k: _setup(cfg, k) for k in ("std", "rr")}
+    runs = {k: _setup(cfg, k) for k in ("std", "rr", "rr_recompute")}
     times = {k: [] for k in runs}
     for i in range(warmup + steps):
         for k, (net, opt, m) in runs.items():
@@ -69,8 +74,8 @@ def measure(name, cfg, steps, warmup):
             if i >= warmup:
                 times[k].append(time.perf_counter() - t0)
     n_param = sum(p.numel() * p.element_size() for p in runs["std"][0].parameters())
-    fixed = n_param * 4  # weights, gradients, Adam's two moments
-    mem = {k: fixed + _saved_bytes(net, m, x, y) for k, (net, _, m) in runs.items()}
+    fixed = n_param * 3  # weights and Adam's two moments, held across steps
+    mem = {k: fixed + _peak_bytes(net, opt, m, x, y) for k, (net, opt, m) in runs.items()}
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "model": name,
@@ -82,6 +87,8 @@ def measure(name, cfg, steps, warmup):
         "std_peak_mb": round(mem["std"] / 2**20, 2),
         "rr_peak_mb": round(mem["rr"] / 2**20, 2),
         "memory_ratio": round(mem["rr"] / mem["std"], 3),
+        "recompute_time_ratio": round(med["rr_recompute"] / med["std"], 3),
+        "recompute_memory_ratio": round(mem["rr_recompute"] / mem["std"], 3),
         "targets": {"time_ratio": 2.0, "memory_ratio": 1.7},
     }
 

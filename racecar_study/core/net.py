@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from racecar_study.core.loss import reconstruction_term
 from racecar_study.core.plan import ReversiblePlan, Trace
 
 
@@ -15,6 +16,7 @@ class RacecarOutput:
     logits: torch.Tensor
     states: list[torch.Tensor]  # d_1 .. d_n
     reconstructions: list[torch.Tensor]  # d'_1 .. d'_n, aligned with states
+    terms: torch.Tensor | None = None  # per-state reconstruction terms, when asked for
 
     def __iter__(self):
         return iter((self.logits, self.states, self.reconstructions))
@@ -36,12 +38,26 @@ class RacecarNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
-    def racecar(self, x: torch.Tensor) -> RacecarOutput:
+    def racecar(
+        self, x: torch.Tensor, recompute: bool = False, reduction: str | None = None
+    ) -> RacecarOutput:
+        """Forward and reverse pass. `recompute=True` trades one more reverse computation during
+        backward for not keeping the reverse pass's intermediate tensors. With `reduction`, the
+        per-state reconstruction terms are built as the reverse pass goes (`output.terms`), which
+        lowers the peak memory of the backward pass."""
+        terms: list[torch.Tensor | None] = []
         trace = Trace()
+        if reduction is not None:
+            trace.on_recon = lambda i, d, r: terms.__setitem__(i, reconstruction_term(d, r, reduction))
         trace.add_state(x)
         logits, start, ctxs = self.plan.forward(x, trace)
-        trace.recons[0] = self.plan.reverse(start, trace, ctxs)
-        return RacecarOutput(logits, trace.states, trace.recons)  # type: ignore[arg-type]
+        terms.extend([None] * len(trace.states))
+        first = self.plan.reverse(start, trace, ctxs, recompute=recompute and torch.is_grad_enabled())
+        trace.set_recon(0, first)
+        out = RacecarOutput(logits, trace.states, trace.recons)  # type: ignore[arg-type]
+        if reduction is not None:
+            out.terms = torch.stack(terms)  # type: ignore[arg-type]
+        return out
 
     @property
     def num_states(self) -> int:

@@ -12,12 +12,13 @@ before them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from racecar_study.core.rules import ReverseRule, Role, UnsupportedModuleError, rule_for
 
@@ -28,6 +29,14 @@ class Trace:
 
     states: list[torch.Tensor] = field(default_factory=list)
     recons: list[torch.Tensor | None] = field(default_factory=list)
+    # Called as each reconstruction appears, so a loss term is built right after its tensor: autograd
+    # then runs that term's backward just in time instead of all terms' backward at once.
+    on_recon: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None
+
+    def set_recon(self, slot: int, r: torch.Tensor) -> None:
+        self.recons[slot] = r
+        if self.on_recon is not None:
+            self.on_recon(slot, self.states[slot], r)
 
     def add_state(self, t: torch.Tensor) -> int:
         self.states.append(t)
@@ -164,15 +173,27 @@ class ReversiblePlan:
             r = op.rule.reapply(op.module, r)
         return r
 
-    def reverse(self, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
+    def reverse(
+        self, r: torch.Tensor, trace: Trace, ctxs: list[Any], recompute: bool = False
+    ) -> torch.Tensor:
         """Reverse from the output state back to the input; writes d'_2..d'_n into `trace` and
-        returns the input's reconstruction with no nonlinearity (the caller's post applies)."""
+        returns the input's reconstruction with no nonlinearity (the caller's post applies).
+
+        recompute=True keeps only each stage's output for backward and recomputes the stage's
+        inside (adjoint, norm) during backward: less memory for one more reverse pass.
+        """
         for m in range(len(self.segments) - 1, -1, -1):
-            r = self.reverse_segment(m, r, trace, ctxs[m])
+            if recompute:
+                r = checkpoint(self._reverse_stage, m, r, trace, ctxs, use_reentrant=False)
+            else:
+                r = self._reverse_stage(m, r, trace, ctxs)
             if m > 0:
-                r = self.reapply_post(m - 1, r)
-                trace.recons[ctxs[m - 1][2]] = r
+                trace.set_recon(ctxs[m - 1][2], r)
         return r
+
+    def _reverse_stage(self, m: int, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
+        r = self.reverse_segment(m, r, trace, ctxs[m])
+        return self.reapply_post(m - 1, r) if m > 0 else r
 
     def state_names(self) -> list[str]:
         """Names of the states this plan adds, in forward order (each named after its consumer)."""

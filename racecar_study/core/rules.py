@@ -114,6 +114,13 @@ class Conv2dRule(ReverseRule):
                 "Conv2d reverse needs padding_mode='zeros' and numeric padding, "
                 f"got padding_mode={module.padding_mode!r} padding={module.padding!r}"
             )
+        if module.groups == 1 and module.stride == (1, 1):
+            # Stride 1: the adjoint is a plain convolution with the flipped, transposed kernel, which
+            # CPU backends run faster than conv_transpose2d (measured on ResNet-20 shapes).
+            pad = [module.dilation[i] * (module.kernel_size[i] - 1) - module.padding[i] for i in range(2)]
+            if min(pad) >= 0:
+                kernel = module.weight.flip(2, 3).transpose(0, 1)
+                return F.conv2d(y, kernel, padding=pad, dilation=module.dilation)
         out_pad = _conv_output_padding(module, ctx["in_hw"], tuple(y.shape[-2:]))
         return F.conv_transpose2d(
             y,

@@ -17,7 +17,7 @@ from racecar_study.core.blocks import ChannelPadShortcut, ResidualBlock
 from racecar_study.core.net import RacecarNet
 from racecar_study.models.layers import boolean, choice, make_activation, positive_int
 from racecar_study.models.registry import ModelError, register_model
-from racecar_study.models.shortcuts import ProjectionShortcut
+from racecar_study.models.shortcuts import projection_shortcut
 
 SHORTCUTS = ("A", "B")
 
@@ -36,7 +36,7 @@ def _block(cin: int, cout: int, stride: int, shortcut: str, batch_norm: bool, ac
     elif shortcut == "A":
         short = ChannelPadShortcut(cin, cout, stride)
     elif batch_norm:
-        short = ProjectionShortcut(cin, cout, stride)
+        short = projection_shortcut(cin, cout, stride)
     else:
         short = nn.Conv2d(cin, cout, 1, stride)  # the projection without its norm
     return ResidualBlock(branch, short)

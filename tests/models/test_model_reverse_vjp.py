@@ -8,10 +8,12 @@ included. peak_mlp has no linear variant (BN and ReLU are fixed) and is not chec
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from racecar_study.core import ResidualBlock
 from racecar_study.core.plan import Trace
 from racecar_study.models import build_model
-from racecar_study.models.shortcuts import ProjectionShortcut
+from racecar_study.models.shortcuts import projection_shortcut
 
 LINEAR = {"batch_norm": False, "activation": "identity"}
 VARIANTS = [
@@ -44,11 +46,13 @@ def test_reverse_is_vjp(arch, shape, options):
 
 def test_projection_shortcut_reverses_through_its_conv():
     torch.manual_seed(0)
-    sc = ProjectionShortcut(2, 4, stride=2).double()
+    sc = projection_shortcut(2, 4, stride=2).double()
+    block = ResidualBlock(nn.Sequential(nn.Conv2d(2, 4, 3, 2, 1, bias=False)), sc).double()
     x = torch.randn(3, 2, 7, 7, dtype=torch.float64)
     ctx, trace = {}, Trace()
-    y = sc.racecar_forward(x, trace, ctx)
-    assert torch.allclose(y, sc(x)) and trace.states == []
+    y = block.racecar_forward(x, trace, ctx)
+    assert torch.allclose(y, block(x)) and trace.states == []
     r = torch.randn_like(y)
-    _, vjp = torch.func.vjp(lambda t: F.conv2d(t, sc.conv.weight, stride=2), x)
-    assert torch.allclose(sc.racecar_reverse(r, trace, ctx), vjp(r)[0])
+    _, vjp_short = torch.func.vjp(lambda t: F.conv2d(t, sc[0].weight, stride=2), x)
+    _, vjp_branch = torch.func.vjp(lambda t: F.conv2d(t, block.branch[0].weight, stride=2, padding=1), x)
+    assert torch.allclose(block.racecar_reverse(r, trace, ctx), vjp_short(r)[0] + vjp_branch(r)[0])

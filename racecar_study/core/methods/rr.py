@@ -1,6 +1,6 @@
 """RR: racecar training, the task loss plus the reverse-pass reconstruction loss."""
 
-from racecar_study.core.loss import REDUCTIONS, racecar_loss
+from racecar_study.core.loss import REDUCTIONS, weigh_terms
 from racecar_study.core.methods.base import Method, StepOutput, register_method
 
 
@@ -20,7 +20,7 @@ class RacecarMethod(Method):
             )
 
     def step(self, net, x, y):
-        logits, states, recons = net.racecar(x)
-        task = self.task_loss(logits, y)
-        reg, per_layer = racecar_loss(states, recons, self.cfg.lam, self.cfg.reduction)
-        return StepOutput(task + reg, task, reg, logits, per_layer)
+        out = net.racecar(x, recompute=self.cfg.recompute, reduction=self.cfg.reduction)
+        task = self.task_loss(out.logits, y)
+        reg, per_layer = weigh_terms(out.terms, self.cfg.lam)
+        return StepOutput(task + reg, task, reg, out.logits, per_layer)
