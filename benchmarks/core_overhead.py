@@ -1,8 +1,7 @@
 """RR step vs Std step: time and peak-memory ratios, measured side by side in one process.
 
 Prints one JSON line per model. Time: median over interleaved steps (std, rr, std, rr, ...).
-The rr_recompute variant (method.recompute: true) recomputes the reverse pass's inside during
-backward. Memory: weights and optimizer state plus the peak of live allocator bytes during one
+Memory: weights and optimizer state plus the peak of live allocator bytes during one
 step (profiler allocation events, CPU allocator), i.e. the step's real peak.
 """
 
@@ -30,7 +29,7 @@ def _setup(cfg, variant):
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     method = "std" if variant == "std" else "rr"
-    m = build_method(MethodConfig(method, lam=1e-6, reduction="sum", recompute=variant == "rr_recompute"))
+    m = build_method(MethodConfig(method, lam=1e-6, reduction="sum"))
     return net, opt, m
 
 
@@ -65,7 +64,7 @@ def measure(name, cfg, steps, warmup):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(shape, generator=g)
     y = torch.randint(0, cfg["classes"], (cfg["batch"],), generator=g)
-    runs = {k: _setup(cfg, k) for k in ("std", "rr", "rr_recompute")}
+    runs = {k: _setup(cfg, k) for k in ("std", "rr")}
     times = {k: [] for k in runs}
     for i in range(warmup + steps):
         for k, (net, opt, m) in runs.items():
@@ -87,8 +86,6 @@ def measure(name, cfg, steps, warmup):
         "std_peak_mb": round(mem["std"] / 2**20, 2),
         "rr_peak_mb": round(mem["rr"] / 2**20, 2),
         "memory_ratio": round(mem["rr"] / mem["std"], 3),
-        "recompute_time_ratio": round(med["rr_recompute"] / med["std"], 3),
-        "recompute_memory_ratio": round(mem["rr_recompute"] / mem["std"], 3),
         "targets": {"time_ratio": 2.0, "memory_ratio": 1.7},
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -38,25 +39,20 @@ class RacecarNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
-    def racecar(
-        self, x: torch.Tensor, recompute: bool = False, reduction: str | None = None
-    ) -> RacecarOutput:
-        """Forward and reverse pass. `recompute=True` trades one more reverse computation during
-        backward for not keeping the reverse pass's intermediate tensors. With `reduction`, the
-        per-state reconstruction terms are built as the reverse pass goes (`output.terms`), which
-        lowers the peak memory of the backward pass."""
-        terms: list[torch.Tensor | None] = []
+    def racecar(self, x: torch.Tensor, reduction: str | None = None) -> RacecarOutput:
+        """Forward and reverse pass. With `reduction`, the per-state reconstruction terms are built
+        as the reverse pass goes (`output.terms`): autograd then runs each term's backward just in
+        time, which lowers the backward pass's peak memory (ResNet-20: 2.8x -> 1.85x of Std)."""
         trace = Trace()
         if reduction is not None:
-            trace.on_recon = lambda i, d, r: terms.__setitem__(i, reconstruction_term(d, r, reduction))
+            trace.term_fn = partial(reconstruction_term, reduction=reduction)
         trace.add_state(x)
         logits, start, ctxs = self.plan.forward(x, trace)
-        terms.extend([None] * len(trace.states))
-        first = self.plan.reverse(start, trace, ctxs, recompute=recompute and torch.is_grad_enabled())
+        first = self.plan.reverse(start, trace, ctxs)
         trace.set_recon(0, first)
         out = RacecarOutput(logits, trace.states, trace.recons)  # type: ignore[arg-type]
         if reduction is not None:
-            out.terms = torch.stack(terms)  # type: ignore[arg-type]
+            out.terms = torch.stack(trace.terms)  # type: ignore[arg-type]
         return out
 
     @property

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from racecar_study.core.rules import ReverseRule, Role, UnsupportedModuleError, rule_for
 
@@ -29,19 +28,21 @@ class Trace:
 
     states: list[torch.Tensor] = field(default_factory=list)
     recons: list[torch.Tensor | None] = field(default_factory=list)
-    # Called as each reconstruction appears, so a loss term is built right after its tensor: autograd
-    # then runs that term's backward just in time instead of all terms' backward at once.
-    on_recon: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None
-
-    def set_recon(self, slot: int, r: torch.Tensor) -> None:
-        self.recons[slot] = r
-        if self.on_recon is not None:
-            self.on_recon(slot, self.states[slot], r)
+    # Builds a loss term as each reconstruction appears, right after its tensor: autograd then runs
+    # that term's backward just in time instead of every term's backward at once.
+    term_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    terms: list[torch.Tensor | None] = field(default_factory=list)
 
     def add_state(self, t: torch.Tensor) -> int:
         self.states.append(t)
         self.recons.append(None)
+        self.terms.append(None)
         return len(self.states) - 1
+
+    def set_recon(self, slot: int, r: torch.Tensor) -> None:
+        self.recons[slot] = r
+        if self.term_fn is not None:
+            self.terms[slot] = self.term_fn(self.states[slot], r)
 
 
 @dataclass
@@ -173,20 +174,11 @@ class ReversiblePlan:
             r = op.rule.reapply(op.module, r)
         return r
 
-    def reverse(
-        self, r: torch.Tensor, trace: Trace, ctxs: list[Any], recompute: bool = False
-    ) -> torch.Tensor:
+    def reverse(self, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
         """Reverse from the output state back to the input; writes d'_2..d'_n into `trace` and
-        returns the input's reconstruction with no nonlinearity (the caller's post applies).
-
-        recompute=True keeps only each stage's output for backward and recomputes the stage's
-        inside (adjoint, norm) during backward: less memory for one more reverse pass.
-        """
+        returns the input's reconstruction with no nonlinearity (the caller's post applies)."""
         for m in range(len(self.segments) - 1, -1, -1):
-            if recompute:
-                r = checkpoint(self._reverse_stage, m, r, trace, ctxs, use_reentrant=False)
-            else:
-                r = self._reverse_stage(m, r, trace, ctxs)
+            r = self._reverse_stage(m, r, trace, ctxs)
             if m > 0:
                 trace.set_recon(ctxs[m - 1][2], r)
         return r

@@ -54,7 +54,6 @@ class MethodSpec(_Strict):
     name: str = "std"
     lam: float | list[float] | dict[str, float] = 0.0
     reduction: Literal["sum", "mean"] = "sum"
-    recompute: bool = False
     ort_weight: float = Field(0.1, ge=0)
     ort_power_iters: int = Field(2, ge=1)
     pre_epochs: int = Field(10, ge=0)

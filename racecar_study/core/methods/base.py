@@ -23,7 +23,6 @@ class MethodConfig:
     name: str = "std"
     lam: float | list[float] = 0.0  # rr: one lambda, or one per state (net.state_names)
     reduction: str = "sum"  # rr: "sum" (reference code) or "mean"
-    recompute: bool = False  # rr: recompute the reverse pass in backward (less memory, more time)
     ort_weight: float = 0.1  # ort: SRIP weight
     ort_power_iters: int = 2
     pre_epochs: int = 10  # pre: epochs of autoencoder pretraining per layer
