@@ -121,6 +121,7 @@ def test_plain_file_store_refused(uri):
 
 def test_trial_with_a_dead_server_starts_fast_trains_and_spools(tmp_path, tiny_task, make_trainer):
     import mlflow  # noqa: F401  (import time is not what this measures)
+
     from racecar_study.tracking import trial_callback
     from racecar_study.tracking.server import free_port
 
