@@ -1,0 +1,186 @@
+"""What Ray Tune costs and buys on one 2-core machine.
+
+(a) 8 fixed trial configs (about 10 s each on mnist5k) one after another in-process with plain
+    Optuna, torch on all cores;
+(b) the same 8 as a Ray Tune study, 2 concurrent 1-CPU trials, Ray start-up and shutdown included.
+Prints JSON: both wall times and b/a (target <= 0.70), and the per-trial orchestration overhead
+(target <= 0.5 s): 16 one-epoch tiny trials, 2 at a time, slot time not spent inside the trainable
+per trial once the actors are up; Ray and actor start-up is reported apart.
+
+Workloads: `mlp_rr` (default; the quickstart's kind of trial: racecar training of an MLP, whose
+small matmuls gain little from a second thread) and `convnet` (a Std convnet, which does gain:
+there (a) uses both cores well and b/a says what parallel trials add on top).
+
+    .venv/bin/python benchmarks/study_overhead.py [--workload mlp_rr|convnet] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import optuna
+import torch
+
+from racecar_study.study.experiment import build_run, fit, load_splits
+from racecar_study.study.hooks import StudyHooks, TrialHook
+from racecar_study.study.layout import TUNE_NAME
+from racecar_study.study.runner import LaunchOptions, run_study
+from racecar_study.study.space import OptunaSpace, active_overrides
+from racecar_study.study.spec import StudySpec, apply_overrides, parse_spec
+
+LRS = [1e-3, 1.5e-3, 2e-3, 2.5e-3, 3e-3, 3.5e-3, 4e-3, 4.5e-3]  # the 8 fixed trial configs
+# model, method and epochs for about 10 s per trial alone on 2 idle cores
+WORKLOADS = {
+    "mlp_rr": ({"arch": "mlp", "widths": [256, 128]}, {"name": "rr", "lam": 1e-5}, 34),
+    "convnet": ({"arch": "convnet", "channels": [16, 32]}, {"name": "std"}, 8),
+}
+
+
+def study_spec(
+    name: str, epochs: int, data: dict, model: dict, lrs: list[float], method: dict | None = None
+) -> StudySpec:
+    return parse_spec(
+        {
+            "name": name,
+            "data": data,
+            "model": model,
+            "method": method or {"name": "std"},
+            "train": {"epochs": epochs, "batch_size": 100},
+            "search": {"space": {"train.lr": {"choice": lrs}}, "algorithm": "grid", "max_concurrent": 2},
+            "scheduler": {"kind": "none"},
+            "resources": {"cpu": 1},
+            "checkpoint": {"every": epochs, "keep": 1},
+            "tracking": {"enabled": False},
+        }
+    )
+
+
+def sequential_optuna(spec: StudySpec) -> float:
+    """(a): the same configs, in this process, one after another; torch uses every core."""
+    torch.set_num_threads(os.cpu_count() or 1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    splits = load_splits(spec)
+    study = optuna.create_study(direction="maximize")
+    for lr in LRS:
+        study.enqueue_trial({"train.lr": lr})
+    space = OptunaSpace(spec.search.space)
+
+    def objective(trial) -> float:
+        trial_spec = apply_overrides(spec, active_overrides(spec.search.space, space(trial)))
+        run = build_run(trial_spec, trial_spec.seeds[0], splits=splits)
+        return fit(run)[-1]["val_acc"]
+
+    study.optimize(objective, n_trials=len(LRS))
+    return time.perf_counter() - start
+
+
+class _Clock:
+    """A progress view that only notes when the study ended."""
+
+    def start(self, total):
+        pass
+
+    def update(self, trials, force=False):
+        pass
+
+    def stop(self, trials):
+        self.end = time.time()
+
+
+class _StartTime(TrialHook):
+    def on_trial_start(self, trial):
+        return {"t_start": time.time()}
+
+
+def tune_study(spec: StudySpec, root: str) -> tuple[float, object, _Clock]:
+    """(b): a Ray Tune study on an embedded local Ray, start-up and shutdown included."""
+    clock = _Clock()
+    opts = LaunchOptions(storage=root, view_factory=lambda s: clock, hooks=StudyHooks(trial=[_StartTime()]))
+    start = time.perf_counter()
+    outcome = run_study(spec, opts)
+    return time.perf_counter() - start, outcome, clock
+
+
+def overhead_per_trial(root: str, n: int = 16) -> dict:
+    """Slot time not spent inside the trainable, per trial, once the actors are up.
+
+    Each actor's first trial pays for starting it (a Python process importing torch; reported apart
+    as start-up). From the first later trial's start to the study's end, each slot either runs a
+    trial (Tune's time_total_s, set-up included) or waits on orchestration; the warm-up trials'
+    tails count as waiting, so the figure is an upper bound.
+    """
+    spec = study_spec(
+        "overhead",
+        1,
+        {"name": "mnist5k", "n_per_class": 5},
+        {"arch": "mlp", "widths": [16]},
+        [1e-3 + i * 1e-4 for i in range(n)],
+    )
+    begun = time.time()
+    _, outcome, clock = tune_study(spec, root)
+    rows = []  # (actor pid, start, in-trainable seconds) per trial, from Tune's own result files
+    for trial_dir in (outcome.paths.folder / TUNE_NAME).iterdir():
+        if (trial_dir / "result.json").is_file():
+            last = json.loads((trial_dir / "result.json").read_text().splitlines()[-1])
+            rows.append((last["pid"], last["t_start"], last["time_total_s"]))
+    assert len(rows) == n, f"{len(rows)} of {n} trials reported"
+    rows.sort(key=lambda r: r[1])
+    firsts = {pid: start for pid, start, _ in reversed(rows)}  # each actor's first trial started it
+    warm = [r for r in rows if firsts[r[0]] == r[1]]
+    steady = [r for r in rows if firsts[r[0]] != r[1]]
+    slots = spec.search.max_concurrent
+    window = clock.end - steady[0][1]
+    compute = sum(c for _, _, c in steady)
+    return {
+        "trials": len(steady),
+        "slots": slots,
+        "actors": len(warm),
+        "startup_s": round(max(s for _, s, _ in warm) - begun, 2),
+        "window_s": round(window, 3),
+        "in_trainable_s": round(compute, 3),
+        "per_trial_s": round((slots * window - compute) / len(steady), 3),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default="mlp_rr")
+    p.add_argument("--epochs", type=int, help="epochs per trial in (a) and (b) (default: about 10 s)")
+    p.add_argument("--quick", action="store_true", help="1 epoch on 50 images per class: checks the script")
+    args = p.parse_args()
+    model, method, epochs = WORKLOADS[args.workload]
+    data = {"name": "mnist5k", **({"n_per_class": 50} if args.quick else {})}
+    spec = study_spec("bench", 1 if args.quick else args.epochs or epochs, data, model, LRS, method)
+    with tempfile.TemporaryDirectory(prefix="racecar-bench-") as root:
+        a = sequential_optuna(spec)
+        b, outcome, _ = tune_study(spec, root)
+        assert outcome.counts.get("done") == len(LRS), outcome.counts
+        over = overhead_per_trial(root)
+    print(
+        json.dumps(
+            {
+                "workload": args.workload,
+                "cpus": os.cpu_count(),
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                "trials": len(LRS),
+                "epochs_per_trial": spec.train.epochs,
+                "a_per_trial_s": round(a / len(LRS), 2),
+                "a_sequential_optuna_s": round(a, 2),
+                "b_ray_tune_2x1cpu_s": round(b, 2),
+                "ratio_b_over_a": round(b / a, 3),
+                "ratio_target": 0.70,
+                "overhead": over,
+                "overhead_target_s": 0.5,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

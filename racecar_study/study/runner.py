@@ -1,0 +1,249 @@
+"""Launch and resume: checks first (nothing is created until they pass), then the Tuner.
+
+Local runs start an embedded Ray; `--address` attaches to an existing cluster, whose trials then
+need storage they can all reach (layout.py). The driver keeps results.parquet, optuna.db and the
+progress view; trials get the data through the object store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from racecar_study.study import cluster
+from racecar_study.study.errors import LaunchError
+from racecar_study.study.hooks import StudyHooks, StudyInfo, hooks_for
+from racecar_study.study.layout import (
+    StudyPaths,
+    check_storage,
+    read_study_file,
+    study_paths,
+    write_study_file,
+)
+from racecar_study.study.progress import ProgressView
+from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
+from racecar_study.study.session import StudyEvents, StudySession, attach, detach
+from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
+
+TUNE_ENV = {
+    # Tune snapshots its experiment state (trial states, searcher) at most this often; a study
+    # killed between snapshots re-runs at most the last second of work on resume.
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
+    # Snapshots forced by CheckpointConfig(num_to_keep) are what resume relies on: no warning.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # The progress view replaces Tune's console output; the legacy engine at verbose=0 is silent.
+    "RAY_AIR_NEW_OUTPUT": "0",
+}
+
+
+def _tune_env() -> None:
+    for key, value in TUNE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass
+class LaunchOptions:
+    address: str | None = None
+    storage: str | None = None
+    shared_storage: bool = False
+    smoke: bool = False
+    tracking_uri: str | None = None
+    overwrite: bool = False
+    view_factory: Callable[[StudySpec], ProgressView] | None = None  # the spec as it runs -> view
+    hooks: StudyHooks | None = None  # default: the registered providers' hooks (hooks.py)
+
+
+@dataclass
+class Outcome:
+    spec: StudySpec
+    paths: StudyPaths
+    table: Any  # pyarrow.Table of results.parquet
+    wall_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+    total: int = 0  # trials the study asked for
+
+    @property
+    def unfinished(self) -> int:
+        """Trials not done, stopped or failed: an interrupted study, to resume."""
+        ended = sum(self.counts.get(s, 0) for s in ("done", "stopped", "error"))
+        return max(0, self.total - ended)
+
+
+def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
+    """The spec as it will run: --tracking-uri and --smoke applied, search and scheduler checked."""
+    if opts.tracking_uri:
+        spec = apply_overrides(spec, {"tracking.tracking_uri": opts.tracking_uri})
+    if opts.smoke:
+        from racecar_study.study.smoke import smoke_spec
+
+        spec = smoke_spec(spec)
+    check_study(spec)
+    return spec
+
+
+def _load_tables(spec: StudySpec) -> dict[int, Any] | None:
+    """One Arrow table per seed, or None when trials must load their own (the search changes data)."""
+    if any(p.startswith("data.") for p in spec.search.space):
+        return None
+    from racecar_study.data import load_table
+
+    return {s: load_table(spec.data.name, seed=s, **spec.data.options()) for s in spec.seeds}
+
+
+def _check_cluster(spec: StudySpec, address: str | None) -> None:
+    if address is None:
+        cluster.check_resources(spec.resources, cluster.local_nodes(), "this machine")
+    else:
+        cluster.check_resources(spec.resources, cluster.cluster_nodes(), f"the cluster at {address}")
+
+
+def _trainable(spec: StudySpec, tables: dict[int, Any] | None, hooks: StudyHooks, context: dict[str, Any]):
+    import ray
+    from ray import tune
+
+    from racecar_study.study.trainable import train_trial
+
+    refs = None if tables is None else {s: ray.put(t) for s, t in tables.items()}
+    fn = tune.with_parameters(
+        train_trial, spec=spec, data_refs=refs, trial_hooks=hooks.trial, context=context
+    )
+    return tune.with_resources(fn, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _configs(spec: StudySpec, paths: StudyPaths, search):
+    from ray import tune
+
+    from racecar_study.study.trainable import trial_dirname
+
+    tune_config = tune.TuneConfig(
+        metric=spec.metric,
+        mode=spec.mode,
+        search_alg=search.search_alg,
+        scheduler=build_scheduler(spec),
+        num_samples=search.num_samples,
+        reuse_actors=True,
+        trial_name_creator=trial_dirname,
+        trial_dirname_creator=trial_dirname,
+    )
+    run_config = tune.RunConfig(
+        name=paths.tune_path.rsplit("/", 1)[1],
+        storage_path=paths.storage,
+        callbacks=[StudyEvents()],
+        # A lost node costs one retry from the trial's last checkpoint; a bug fails twice, not forever.
+        failure_config=tune.FailureConfig(max_failures=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+        verbose=0,
+    )
+    return tune_config, run_config
+
+
+def _fit(tuner, spec: StudySpec, paths: StudyPaths, opts: LaunchOptions, hooks: StudyHooks) -> Outcome:
+    view = opts.view_factory(spec) if opts.view_factory else None
+    session = StudySession(spec, paths, view, hooks.driver)
+    attach(session)
+    start = time.perf_counter()
+    try:
+        tuner.fit()
+    finally:
+        detach()
+    if session.table is None:
+        raise LaunchError(f"{paths.folder}: the study ended before any trial was created")
+    for hook in hooks.driver:
+        hook.on_study_end(session.table)
+    counts: dict[str, int] = {}
+    for status in session.table.column("status").to_pylist():
+        counts[status] = counts.get(status, 0) + 1
+    return Outcome(spec, paths, session.table, time.perf_counter() - start, counts, session.total)
+
+
+def _start_hooks(spec, paths, opts, resumed: bool) -> tuple[StudyHooks, dict[str, Any]]:
+    hooks = opts.hooks if opts.hooks is not None else hooks_for(spec)
+    context: dict[str, Any] = {}
+    for hook in hooks.driver:
+        context.update(hook.on_study_start(StudyInfo(spec, paths.folder, paths.storage, resumed)))
+    return hooks, context
+
+
+def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
+    spec = resolve_spec(spec, opts)
+    paths = study_paths(spec.name, opts.storage, opts.address, opts.shared_storage)
+    if paths.folder.exists() and not opts.overwrite:
+        raise LaunchError(
+            f"name: the study folder {paths.folder} exists; resume it with "
+            f"`racecar-study resume {paths.folder}` or start over with --overwrite"
+        )
+    if opts.address is not None:
+        cluster.probe(opts.address)
+    else:
+        _check_cluster(spec, None)
+    tables = _load_tables(spec)  # bad data options stop here, before Ray starts
+    cluster.connect(opts.address)
+    try:
+        if opts.address is not None:
+            _check_cluster(spec, opts.address)
+        return _launch(spec, paths, tables, opts)
+    finally:
+        cluster.disconnect()
+
+
+def _limit(smoke: bool) -> int | None:
+    from racecar_study.study.smoke import TRIALS
+
+    return TRIALS if smoke else None
+
+
+def _launch(spec, paths, tables, opts) -> Outcome:
+    from ray import tune
+
+    if paths.folder.exists():
+        shutil.rmtree(paths.folder)  # --overwrite, now that every check has passed
+    paths.folder.mkdir(parents=True)
+    paths.spec_file.write_text(dump_spec(spec))
+    write_study_file(paths, name=spec.name, address=opts.address, smoke=opts.smoke, spec_hash=spec.hash())
+    _tune_env()
+    hooks, context = _start_hooks(spec, paths, opts, resumed=False)
+    search = build_search(spec, paths, limit=_limit(opts.smoke))
+    tune_config, run_config = _configs(spec, paths, search)
+    tuner = tune.Tuner(
+        _trainable(spec, tables, hooks, context),
+        param_space=search.param_space,
+        tune_config=tune_config,
+        run_config=run_config,
+    )
+    return _fit(tuner, spec, paths, opts, hooks)
+
+
+def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
+    """Continue a stopped study with Tuner.restore: finished trials stay finished, unfinished
+    ones continue from their last checkpoint, and the searcher keeps its state."""
+    from ray import tune
+
+    paths, _ = read_study_file(folder)
+    spec = resolve_spec(load_spec(paths.spec_file), replace(opts, smoke=False))  # saved already shrunk
+    if opts.address is not None:
+        check_storage(paths.storage, opts.address, opts.shared_storage)
+        cluster.probe(opts.address)
+    else:
+        _check_cluster(spec, None)
+    if not tune.Tuner.can_restore(paths.tune_path):
+        raise LaunchError(f"{folder}: no Ray Tune experiment state at {paths.tune_path} to resume")
+    tables = _load_tables(spec)
+    cluster.connect(opts.address)
+    try:
+        if opts.address is not None:
+            _check_cluster(spec, opts.address)
+        _tune_env()
+        hooks, context = _start_hooks(spec, paths, opts, resumed=True)
+        tuner = tune.Tuner.restore(
+            paths.tune_path,
+            trainable=_trainable(spec, tables, hooks, context),
+            resume_unfinished=True,
+            param_space=param_space(spec),  # the searcher and num_samples come from the saved state
+        )
+        return _fit(tuner, spec, paths, opts, hooks)
+    finally:
+        cluster.disconnect()

@@ -1,0 +1,123 @@
+"""Search algorithms and schedulers by name, as the spec's `search.algorithm` and `scheduler.kind`.
+
+- optuna: TPE (seeded) over the define-by-run space; its study lives in `optuna.db` in the study
+  folder, so a resumed study keeps the searcher's history.
+- random: Tune's BasicVariantGenerator (seeded) over Tune domains.
+- grid: every combination of the choice/int parameters once (conditional ones only where they
+  apply); `num_samples` does not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from racecar_study.study.layout import StudyPaths
+from racecar_study.study.space import OptunaSpace, check_space, grid_points, tune_space
+from racecar_study.study.spec import SpecError, StudySpec
+
+
+@dataclass
+class SearchPlan:
+    search_alg: Any
+    num_samples: int
+    param_space: dict[str, Any] = field(default_factory=dict)
+
+
+def _optuna(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan:
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is the view's job
+    n = min(spec.search.num_samples, limit or spec.search.num_samples)
+    # TPE's default 10 random start-up trials would be all of a 12-trial study; a third of the
+    # budget (at least 3) leaves TPE something to do.
+    startup = max(3, min(10, n // 3))
+    sampler = optuna.samplers.TPESampler(seed=spec.search.seed, n_startup_trials=startup)
+    searcher = OptunaSearch(
+        space=OptunaSpace(spec.search.space),
+        metric=spec.metric,
+        mode=spec.mode,
+        sampler=sampler,
+        study_name=spec.name,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{paths.optuna_db}"),
+    )
+    return SearchPlan(ConcurrencyLimiter(searcher, max_concurrent=spec.search.max_concurrent), n)
+
+
+def _random(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    searcher = BasicVariantGenerator(max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed)
+    n = min(spec.search.num_samples, limit or spec.search.num_samples)
+    return SearchPlan(searcher, n, param_space(spec))
+
+
+def _grid(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan:
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    points = grid_points(spec.search.space)[: limit or None]
+    searcher = BasicVariantGenerator(
+        points_to_evaluate=points, max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed
+    )
+    # Tune takes preset points only for keys the param_space has: None holds each key's place.
+    return SearchPlan(searcher, len(points), param_space(spec))
+
+
+SEARCHERS: dict[str, Callable[[StudySpec, StudyPaths, int | None], SearchPlan]] = {
+    "optuna": _optuna,
+    "random": _random,
+    "grid": _grid,
+}
+
+
+def check_study(spec: StudySpec) -> None:
+    """What the spec model cannot see alone: the space can be searched, the scheduler fits."""
+    check_space(spec.search.space, spec.search.algorithm)
+    if spec.scheduler.kind == "asha" and spec.scheduler.grace_period > spec.train.epochs:
+        raise SpecError(
+            f"scheduler.grace_period: {spec.scheduler.grace_period} epochs is more than train.epochs "
+            f"({spec.train.epochs})"
+        )
+
+
+def build_search(spec: StudySpec, paths: StudyPaths, limit: int | None = None) -> SearchPlan:
+    check_study(spec)
+    return SEARCHERS[spec.search.algorithm](spec, paths, limit)
+
+
+def param_space(spec: StudySpec) -> dict[str, Any]:
+    """The Tuner's param_space: Tune domains for random search, placeholders for grid points, and
+    nothing for Optuna, which defines its space as it runs."""
+    spaces = {
+        "random": lambda space: tune_space(space),
+        "grid": lambda space: dict.fromkeys(space),
+        "optuna": lambda space: {},
+    }
+    return spaces[spec.search.algorithm](spec.search.space)
+
+
+def _asha(spec: StudySpec):
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="epoch",  # the trial's own epoch count, which survives a resume unchanged
+        max_t=spec.train.epochs,
+        grace_period=spec.scheduler.grace_period,
+        reduction_factor=spec.scheduler.reduction_factor,
+    )
+
+
+def _fifo(spec: StudySpec):
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+SCHEDULERS: dict[str, Callable[[StudySpec], Any]] = {"asha": _asha, "none": _fifo}
+
+
+def build_scheduler(spec: StudySpec):
+    return SCHEDULERS[spec.scheduler.kind](spec)

@@ -1,0 +1,98 @@
+"""The driver side of a running study: results.parquet, the progress view, the driver hooks.
+
+Tune pickles its callbacks into the experiment state and uses those copies again on
+`Tuner.restore`, so the callback it holds (`StudyEvents`) holds nothing: it forwards each event
+to the `StudySession` the runner attached in this process for this launch.
+"""
+
+from __future__ import annotations
+
+from ray import tune
+
+from racecar_study.study.hooks import DriverHook
+from racecar_study.study.layout import StudyPaths
+from racecar_study.study.progress import ProgressView
+from racecar_study.study.results import to_table, trial_row, write_results
+from racecar_study.study.spec import StudySpec
+
+
+class StudySession:
+    def __init__(
+        self, spec: StudySpec, paths: StudyPaths, view: ProgressView | None, hooks: list[DriverHook] = ()
+    ):
+        self.spec, self.paths, self.view, self.hooks = spec, paths, view, list(hooks)
+        self.table = None
+        self.total = 0  # trials the study will have, created or not
+        self._finished: set[str] = set()
+
+    def refresh(self, trials, ending=None) -> None:
+        rows = [trial_row(t, self.spec, ending=t is ending) for t in trials]
+        self.table = to_table(rows, self.spec)
+        write_results(self.table, self.paths.results)
+        for row in rows:
+            if row["status"] in ("done", "stopped", "error") and row["trial_id"] not in self._finished:
+                self._finished.add(row["trial_id"])
+                for hook in self.hooks:
+                    hook.on_trial_finish(row)
+
+    def setup(self, total: int) -> None:
+        self.total = total
+        if self.view:
+            self.view.start(total)
+
+    def update(self, trials, force: bool = False) -> None:
+        if self.view:
+            self.view.update(trials, force)
+
+    def finish(self, trials) -> None:
+        self.refresh(trials)
+        if self.view:
+            self.view.stop(trials)
+
+
+_ACTIVE: list[StudySession] = []
+
+
+def attach(session: StudySession) -> None:
+    _ACTIVE[:] = [session]
+
+
+def detach() -> None:
+    _ACTIVE.clear()
+
+
+class StudyEvents(tune.Callback):
+    """Forwards Tune's driver events to the attached session (none attached: ignored)."""
+
+    def _session(self) -> StudySession | None:
+        return _ACTIVE[0] if _ACTIVE else None
+
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
+        if s := self._session():
+            s.setup(int(total_num_samples or num_samples or 0))
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if s := self._session():
+            s.update(trials, force=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if s := self._session():
+            s.update(trials)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if s := self._session():
+            s.refresh(trials, ending=trial)
+            s.update(trials, force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        if s := self._session():
+            s.refresh(trials)
+            s.update(trials, force=True)
+
+    def on_step_end(self, iteration, trials, **info):
+        if s := self._session():
+            s.update(trials)
+
+    def on_experiment_end(self, trials, **info):
+        if s := self._session():
+            s.finish(trials)

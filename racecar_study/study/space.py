@@ -1,0 +1,164 @@
+"""Search-space translation: the spec's `Param`s as an Optuna define-by-run space, as Tune domains
+(random search) or as an explicit list of points (grid search), plus the checks and the decoding
+that all three share.
+
+A trial's config is a flat dict of dotted paths (`{"method.lam": 1e-5}`); `active_overrides` drops
+the parameters whose `when` does not hold, so every algorithm hands the trainable the same form.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from racecar_study.study.spec import Param, SpecError
+
+Space = dict[str, Param]
+_MISSING = object()
+_MAX_ENUMERATION = 100_000  # assignments tried when checking that conditions can hold
+
+
+def is_active(param: Param, values: dict[str, Any]) -> bool:
+    return all(values.get(k, _MISSING) == v for k, v in (param.when or {}).items())
+
+
+def ordered(space: Space) -> list[tuple[str, Param]]:
+    """Parameters with every `when` parent before its children; a cycle is a SpecError."""
+    done: dict[str, Param] = {}
+    pending = dict(space)
+    while pending:
+        ready = [p for p, prm in pending.items() if all(k in done for k in (prm.when or {}))]
+        if not ready:
+            raise SpecError(
+                f"search.space: the 'when' conditions of {', '.join(sorted(pending))} form a cycle"
+            )
+        for path in ready:
+            done[path] = pending.pop(path)
+    return list(done.items())
+
+
+def active_overrides(space: Space, config: dict[str, Any]) -> dict[str, Any]:
+    """The dotted overrides a trial applies: config values of the parameters that are active."""
+    chosen: dict[str, Any] = {}
+    for path, param in ordered(space):
+        if path in config and is_active(param, chosen):
+            chosen[path] = config[path]
+    return chosen
+
+
+def _reachable(space: Space) -> set[str]:
+    """Parameters that some assignment of the controlling choices activates."""
+    order = ordered(space)
+    controllers = sorted({k for _, p in order for k in (p.when or {})})
+    values = [space[c].choice for c in controllers]
+    if any(len(v) > _MAX_ENUMERATION for v in values):
+        return set(space)
+    reached: set[str] = set()
+    for n, combo in enumerate(itertools.product(*values)):
+        if n >= _MAX_ENUMERATION:  # too many to enumerate: assume the rest can hold
+            return set(space)
+        fixed = dict(zip(controllers, combo))
+        chosen: dict[str, Any] = {}
+        for path, param in order:
+            if is_active(param, chosen):
+                reached.add(path)
+                chosen[path] = fixed.get(path)
+    return reached
+
+
+def check_space(space: Space, algorithm: str) -> None:
+    """A space that can be searched: not empty, no cycles, every parameter can become active, and
+    grid search only over choice/int parameters."""
+    if not space:
+        raise SpecError("search.space: empty; give at least one parameter to search")
+    never = sorted(set(space) - _reachable(space))
+    if never:
+        raise SpecError(f"search.space.{never[0]}: its 'when' conditions can never all hold")
+    if algorithm == "grid":
+        for path, param in space.items():
+            if param.kind not in _GRID_VALUES:
+                raise SpecError(
+                    f"search.space.{path}: grid search needs choice or int parameters, not {param.kind}"
+                )
+
+
+# --- Optuna (define-by-run, so `when` becomes an if) -----------------------------------------------
+
+
+def _plain(v: Any) -> bool:
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+def _suggest_choice(trial, path: str, param: Param) -> Any:
+    if all(_plain(v) for v in param.choice):
+        return trial.suggest_categorical(path, list(param.choice))
+    # Optuna's categoricals hold only scalars: lists such as widths [256, 128] travel as JSON text.
+    labels = [json.dumps(v) for v in param.choice]
+    return param.choice[labels.index(trial.suggest_categorical(path, labels))]
+
+
+_OPTUNA: dict[str, Callable] = {
+    "loguniform": lambda t, path, p: t.suggest_float(path, *p.loguniform, log=True),
+    "uniform": lambda t, path, p: t.suggest_float(path, *p.uniform),
+    "int": lambda t, path, p: t.suggest_int(path, *p.int),
+    "choice": _suggest_choice,
+}
+
+
+class OptunaSpace:
+    """The define-by-run function for `OptunaSearch(space=...)`.
+
+    A class, not a closure: OptunaSearch saves itself with plain pickle for `Tuner.restore`.
+    """
+
+    def __init__(self, space: Space):
+        self.space = dict(space)
+
+    def __call__(self, trial) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        for path, param in ordered(self.space):
+            if is_active(param, chosen):
+                chosen[path] = _OPTUNA[param.kind](trial, path, param)
+        return chosen  # decoded values replace the JSON labels Optuna recorded
+
+
+# --- Tune domains (random search: every parameter drawn, inactive ones dropped by the trial) -------
+
+
+def _tune_domain(param: Param):
+    from ray import tune
+
+    domains = {
+        "loguniform": lambda p: tune.loguniform(*p.loguniform),
+        "uniform": lambda p: tune.uniform(*p.uniform),
+        "int": lambda p: tune.randint(p.int[0], p.int[1] + 1),  # randint's upper bound is exclusive
+        "choice": lambda p: tune.choice(list(p.choice)),
+    }
+    return domains[param.kind](param)
+
+
+def tune_space(space: Space) -> dict[str, Any]:
+    return {path: _tune_domain(param) for path, param in space.items()}
+
+
+# --- grid (explicit points, so that conditional parameters do not multiply the grid) ---------------
+
+_GRID_VALUES: dict[str, Callable[[Param], list]] = {
+    "choice": lambda p: list(p.choice),
+    "int": lambda p: list(range(p.int[0], p.int[1] + 1)),
+}
+
+
+def grid_points(space: Space) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = [{}]
+    for path, param in ordered(space):
+        grown = []
+        for point in points:
+            if is_active(param, point):
+                grown += [{**point, path: v} for v in _GRID_VALUES[param.kind](param)]
+            else:
+                grown.append(point)
+        points = grown
+    return points

@@ -1,0 +1,93 @@
+"""The Ray Tune function trainable: one trial = the study spec with the trial's overrides, trained
+for every seed in lockstep (seeds.py), reporting seed means every epoch.
+
+Data arrives through the object store (one Arrow table per seed, put once by the driver); a
+study that searches over `data.*` options loads data in each trial instead. The device is
+"auto" unless the spec says otherwise: CUDA where the trial sees a GPU, else CPU, one code path.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from racecar_study.study.experiment import build_run, load_splits
+from racecar_study.study.hooks import TrialHook, TrialInfo
+from racecar_study.study.seeds import SeedGroup
+from racecar_study.study.space import active_overrides
+from racecar_study.study.spec import StudySpec, apply_overrides
+
+
+def _splits(spec: StudySpec, seed: int, data_refs: dict[int, Any] | None):
+    if data_refs is None:
+        return load_splits(spec, seed)
+    from racecar_study.data import splits_from_table
+
+    return splits_from_table(ray.get(data_refs[seed]))
+
+
+def _place() -> dict[str, str]:
+    return {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
+
+
+def train_trial(
+    config: dict[str, Any],
+    spec: StudySpec,
+    data_refs: dict[int, Any] | None = None,
+    trial_hooks: list[TrialHook] | None = None,
+    context: dict[str, Any] | None = None,
+) -> None:
+    """`tune.with_parameters(train_trial, spec=..., data_refs=..., trial_hooks=..., context=...)`."""
+    overrides = active_overrides(spec.search.space, config)
+    trial_spec = apply_overrides(spec, overrides)
+    # Each trial owns the CPUs it reserved; more threads would fight the trials beside it.
+    torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    runs = [build_run(trial_spec, s, splits=_splits(trial_spec, s, data_refs)) for s in trial_spec.seeds]
+    group = SeedGroup(runs, spec.metric)
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as folder:
+            group.load(Path(folder))
+
+    place = {**_place(), "device": str(runs[0].trainer.device)}
+    ctx = tune.get_context()
+    info = TrialInfo(
+        trial_id=ctx.get_trial_id(),
+        trial_name=ctx.get_trial_name(),
+        spec=trial_spec,
+        overrides=overrides,
+        context=dict(context or {}),
+        resumed=restored is not None,
+        node_id=place["node_id"],
+        hostname=place["hostname"],
+    )
+    hooks = list(trial_hooks or [])
+    extra: dict[str, Any] = {}
+    for hook in hooks:
+        extra.update(hook.on_trial_start(info))
+
+    every = spec.checkpoint.every
+    while not group.done:
+        metrics = {**group.step(), **place, **extra}
+        # Hooks see a report before Tune does: Tune may stop the trial inside `report`.
+        if group.epoch % every == 0 or group.done:
+            with tempfile.TemporaryDirectory(prefix="racecar-ckpt-") as tmp:
+                group.save(Path(tmp))
+                for hook in hooks:
+                    hook.on_report(metrics, Path(tmp))
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        else:
+            for hook in hooks:
+                hook.on_report(metrics, None)
+            tune.report(metrics)
+
+
+def trial_dirname(trial) -> str:
+    """Short trial folder names: Tune's default spells the whole config, lists included."""
+    return f"{trial.trainable_name}_{trial.trial_id}"

@@ -1,0 +1,120 @@
+"""Bad specs and flags: one line naming the field, exit code 2, and nothing created (no runs/)."""
+
+import pytest
+from conftest import free_port, run_cli, spec_dict, write_spec
+
+CYCLE = {
+    "method.name": {"choice": ["std", "rr"], "when": {"method.reduction": "sum"}},
+    "method.reduction": {"choice": ["sum", "mean"], "when": {"method.name": "rr"}},
+}
+NEVER = {
+    "method.name": {"choice": ["std", "rr"]},
+    "model.widths": {"choice": [[16], [32]], "when": {"method.name": "std"}},
+    "method.lam": {"loguniform": [1e-6, 1e-3], "when": {"method.name": "rr", "model.widths": [16]}},
+}
+
+SHARED = ["--storage", "file://{tmp}/shared", "--shared-storage"]
+
+# (spec changes, extra flags, texts the one-line message must contain)
+CASES = {
+    "unknown key": ({"epochz": 3}, [], ["epochz"]),
+    "unknown nested key": ({"train.epochz": 3}, [], ["train.epochz"]),
+    "wrong type": ({"train.epochs": "ten"}, [], ["train.epochs"]),
+    "negative lambda": ({"method": {"name": "rr", "lam": -1e-5}}, [], ["method.lam"]),
+    "negative lambda in the space": (
+        {"search.space.method.lam": {"uniform": [-1.0, 1.0]}},
+        [],
+        ["search.space.method.lam"],
+    ),
+    "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
+    "unsatisfiable condition": ({"search.space": NEVER}, [], ["search.space.method.lam", "never"]),
+    "condition cycle": ({"search.space": CYCLE}, [], ["search.space", "cycle"]),
+    "grid over a continuous range": ({"search.algorithm": "grid"}, [], ["search.space.train.lr", "grid"]),
+    "grace period past the last epoch": (
+        {"scheduler": {"kind": "asha", "grace_period": 5}},
+        [],
+        ["scheduler.grace_period"],
+    ),
+    "gpu where there is none": ({"resources": {"cpu": 1, "gpu": 1}}, [], ["resources.gpu", "none"]),
+    "more cpus than the machine": ({"resources": {"cpu": 4096}}, [], ["resources.cpu"]),
+    "unknown data set": ({"data": {"name": "mnist6k"}}, [], ["data", "mnist6k"]),
+    "unknown data option": ({"data.n_per_klass": 3}, [], ["data", "n_per_klass"]),
+    "unknown architecture": ({"model": {"arch": "resnet7"}}, [], ["model", "resnet7"]),
+    "unknown architecture option": ({"model.depthh": 3}, [], ["model", "depthh"]),
+    "name escapes runs/": ({"name": "../escape"}, [], ["name"]),
+    "name with a slash": ({"name": "a/b"}, [], ["name"]),
+    "unreachable --address": ({}, ["--address", "127.0.0.1:{port}", *SHARED], ["--address", "{port}"]),
+    "malformed --address": ({}, ["--address", "nowhere", *SHARED], ["--address", "nowhere"]),
+    "Ray Client --address": (
+        {},
+        ["--address", "ray://127.0.0.1:{port}", *SHARED],
+        ["--address", "Ray Client"],
+    ),
+    "head-local storage with a cluster": (
+        {},
+        ["--address", "127.0.0.1:{port}", "--storage", "{tmp}/local"],
+        ["--storage", "shared"],
+    ),
+    "file:// storage not asserted shared": (
+        {},
+        ["--address", "127.0.0.1:{port}", "--storage", "file://{tmp}/shared"],
+        ["--storage"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, workdir, capsys):
+    changes, flags, expected = CASES[case]
+    raw = spec_dict(**{k: v for k, v in changes.items() if "." in k})
+    raw.update({k: v for k, v in changes.items() if "." not in k})
+    spec = write_spec(workdir, raw)
+    fill = {"port": free_port(), "tmp": workdir}
+    rc, out, err = run_cli(capsys, "run", str(spec), *(f.format(**fill) for f in flags))
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert len(lines) == 1 and lines[0].startswith("racecar-study: error: "), err
+    for text in expected:
+        assert text.format(**fill) in lines[0], lines[0]
+    assert sorted(p.name for p in workdir.iterdir()) == ["spec.yaml"]  # no runs/, no storage folder
+
+
+def test_validate_reports_the_same_errors(workdir, capsys):
+    spec = write_spec(workdir, spec_dict(**{"train.epochs": -1}))
+    rc, _, err = run_cli(capsys, "validate", str(spec))
+    assert rc == 2 and "train.epochs" in err and len(err.strip().splitlines()) == 1
+
+
+def test_validate_prints_the_resolved_spec(workdir, capsys):
+    import yaml
+
+    spec = write_spec(workdir, spec_dict(**{"train.epochs": 7}))
+    rc, out, _ = run_cli(capsys, "validate", str(spec))
+    resolved = yaml.safe_load(out)
+    assert rc == 0 and resolved["train"]["epochs"] == 7 and resolved["train"]["optimizer"] == "adam"
+    rc, out, _ = run_cli(capsys, "validate", "--smoke", str(spec))
+    smoke = yaml.safe_load(out)
+    assert (
+        smoke["name"] == "tiny-smoke"
+        and smoke["train"]["epochs"] == 2
+        and smoke["search"]["num_samples"] <= 4
+    )
+    assert not (workdir / "runs").exists()
+
+
+def test_missing_spec_file_and_non_study_folder(workdir, capsys):
+    rc, _, err = run_cli(capsys, "run", "nope.yaml")
+    assert rc == 2 and "nope.yaml" in err
+    (workdir / "junk").mkdir()
+    rc, _, err = run_cli(capsys, "resume", "junk")
+    assert rc == 2 and "not a study folder" in err
+    rc, _, err = run_cli(capsys, "results", "junk")
+    assert rc == 2 and "results.parquet" in err
+
+
+def test_an_existing_study_folder_is_not_overwritten(workdir, capsys):
+    (workdir / "runs" / "tiny").mkdir(parents=True)
+    (workdir / "runs" / "tiny" / "keep").write_text("x")
+    rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, spec_dict())))
+    assert rc == 2 and "resume" in err and "--overwrite" in err
+    assert (workdir / "runs" / "tiny" / "keep").exists()

@@ -1,0 +1,90 @@
+"""A small study end to end on the embedded local Ray: Optuna in SQLite, ASHA, results.parquet, and
+the hooks seam that tracking plugs into."""
+
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+import ray
+from conftest import run_cli, spec_dict, write_spec
+
+from racecar_study.study import hooks
+from racecar_study.study.hooks import DriverHook, StudyHooks, TrialHook
+from racecar_study.study.results import FIXED
+
+# One trial at a time, so ASHA's decisions do not depend on timing. The learning rates span five
+# decades: the slow ones fall below the rung median after one epoch and are stopped.
+STUDY = {
+    "name": "e2e",
+    "train.epochs": 4,
+    "search": {
+        "space": {
+            "train.lr": {"loguniform": [1e-6, 3e-2]},
+            "method.name": {"choice": ["std", "rr"]},
+            "method.lam": {"loguniform": [1e-6, 1e-4], "when": {"method.name": "rr"}},
+        },
+        "num_samples": 6,
+        "max_concurrent": 1,
+        "seed": 3,
+    },
+    "scheduler": {"kind": "asha", "grace_period": 1, "reduction_factor": 2},
+}
+
+
+def _recording_hooks(seen: dict) -> StudyHooks:
+    # Defined in a function, so that cloudpickle ships the trial hook to the workers by value.
+    class Driver(DriverHook):
+        def on_study_start(self, study):
+            seen["study"] = study.spec.name
+            return {"experiment_id": "exp-1"}
+
+        def on_trial_finish(self, row):
+            seen.setdefault("finished", []).append(row["trial_id"])
+
+        def on_study_end(self, table):
+            seen["rows"] = table.num_rows
+
+    class Trial(TrialHook):
+        def on_trial_start(self, trial):
+            assert trial.context == {"experiment_id": "exp-1"} and not trial.resumed
+            return {"mlflow_run_id": f"run-{trial.trial_id}"}
+
+    return StudyHooks(driver=[Driver()], trial=[Trial()])
+
+
+def test_local_study_end_to_end(workdir, capsys, monkeypatch):
+    seen: dict = {}
+    monkeypatch.setattr(hooks, "_PROVIDERS", [lambda spec: _recording_hooks(seen)])
+    spec = write_spec(workdir, spec_dict(**STUDY))
+    rc, out, err = run_cli(capsys, "run", str(spec), "--plain")
+    assert rc == 0, err
+    assert not ray.is_initialized()  # the runner shut its embedded Ray down
+
+    folder = workdir / "runs" / "e2e"
+    table = pq.read_table(folder / "results.parquet")
+    rows = table.to_pylist()
+    assert len(rows) == 6 and len({r["trial_id"] for r in rows}) == 6
+    for name, _ in FIXED:
+        assert name in table.column_names
+    assert {"config.train.lr", "config.method.name", "config.method.lam"} <= set(table.column_names)
+    assert all(r["mlflow_run_id"] == f"run-{r['trial_id']}" for r in rows)  # set by the trial hook
+    assert seen["study"] == "e2e" and sorted(seen["finished"]) == sorted(r["trial_id"] for r in rows)
+    assert seen["rows"] == 6
+
+    statuses = [r["status"] for r in rows]
+    assert set(statuses) <= {"done", "stopped"} and "stopped" in statuses and "done" in statuses
+    for r in rows:
+        assert r["epochs"] == (4 if r["status"] == "done" else r["epochs"]) and 1 <= r["epochs"] <= 4
+        assert r["best_metric"] >= r["final_metric"] - 1e-12 and r["wall_time_s"] > 0
+        assert r["node_id"] and r["hostname"] and r["device"] == "cpu"
+        assert Path(r["checkpoint_path"]).is_dir()
+        assert (r["config.method.lam"] is None) == (r["config.method.name"] != "rr")
+
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{folder / 'optuna.db'}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 6
+    assert (folder / "spec.yaml").is_file() and (folder / "study.json").is_file()
+
+    assert "best trials of e2e" in out and "racecar-study results" in out
+    rc, out, _ = run_cli(capsys, "results", str(folder), "--top", "3")
+    assert rc == 0 and out.count("│ done") + out.count("│ stopped") == 3

@@ -1,0 +1,153 @@
+"""Search-space translation, searcher plans, the results table and seed lockstep (no Ray cluster)."""
+
+import optuna
+import pytest
+from conftest import spec_dict
+
+from racecar_study.study.results import _config_column
+from racecar_study.study.search import build_search, param_space
+from racecar_study.study.space import (
+    OptunaSpace,
+    active_overrides,
+    check_space,
+    grid_points,
+    ordered,
+    tune_space,
+)
+from racecar_study.study.spec import SpecError, parse_spec
+
+SPACE = {
+    "method.lam": {"loguniform": [1e-7, 1e-3], "when": {"method.name": "rr"}},
+    "method.name": {"choice": ["std", "rr", "ort"]},
+    "model.widths": {"choice": [[16], [32, 16]]},
+    "train.batch_size": {"choice": [10, 11, 12]},
+}
+INT_SPACE = {"train.batch_size": {"int": [10, 12]}}
+# spec.py's Param names a field `int`, which then shadows the builtin in its own annotation
+# (tuple[int, int] resolves to tuple[None, None]): no int range validates until that is fixed.
+INT_BUG = pytest.mark.xfail(raises=SpecError, strict=True, reason="spec.py: Param.int shadows builtin int")
+
+
+def _spec(space=SPACE, **changes):
+    return parse_spec(spec_dict(**{"search.space": space, **changes}))
+
+
+def test_parents_come_before_the_parameters_they_condition():
+    names = [p for p, _ in ordered(_spec().search.space)]
+    assert names.index("method.name") < names.index("method.lam")
+
+
+def test_inactive_parameters_are_dropped():
+    space = _spec().search.space
+    config = {"method.name": "std", "method.lam": 1e-4, "train.batch_size": 11}
+    assert active_overrides(space, config) == {"method.name": "std", "train.batch_size": 11}
+    assert active_overrides(space, {**config, "method.name": "rr"})["method.lam"] == 1e-4
+
+
+def test_grid_points_respect_conditions():
+    space = {
+        "method.name": {"choice": ["std", "rr"]},
+        "method.lam": {"choice": [1e-6, 1e-5], "when": {"method.name": "rr"}},
+    }
+    points = grid_points(_spec(space, **{"search.algorithm": "grid"}).search.space)
+    assert points == [
+        {"method.name": "std"},
+        {"method.name": "rr", "method.lam": 1e-6},
+        {"method.name": "rr", "method.lam": 1e-5},
+    ]
+
+
+def test_optuna_space_decodes_lists_and_skips_inactive_parameters():
+    space = OptunaSpace(_spec().search.space)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        config = space(trial)
+        assert config["model.widths"] in ([16], [32, 16])
+        assert ("method.lam" in config) == (config["method.name"] == "rr")
+        seen.add(config["method.name"])
+        study.tell(trial, 0.5)
+    assert seen == {"std", "rr", "ort"}
+
+
+def test_tune_domains_stay_in_bounds():
+    import numpy as np
+
+    domains = tune_space(_spec().search.space)
+    rng = np.random.default_rng(0)
+    lams = [domains["method.lam"].sample(random_state=rng) for _ in range(200)]
+    assert all(1e-7 <= v <= 1e-3 for v in lams)
+    assert {domains["train.batch_size"].sample(random_state=rng) for _ in range(200)} == {10, 11, 12}
+
+
+@INT_BUG
+def test_int_ranges_are_inclusive_everywhere():
+    import numpy as np
+
+    space = _spec(INT_SPACE).search.space
+    rng = np.random.default_rng(0)
+    assert {tune_space(space)["train.batch_size"].sample(random_state=rng) for _ in range(200)} == {
+        10,
+        11,
+        12,
+    }
+    assert grid_points(space) == [{"train.batch_size": v} for v in (10, 11, 12)]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    assert {OptunaSpace(space)(study.ask())["train.batch_size"] for _ in range(50)} == {10, 11, 12}
+
+
+def test_plans_per_algorithm(tmp_path):
+    from racecar_study.study.layout import StudyPaths
+
+    paths = StudyPaths(tmp_path, str(tmp_path))
+    grid = _spec(
+        {"method.name": {"choice": ["std", "rr"]}, "train.batch_size": {"choice": [10, 11, 12]}},
+        **{"search.algorithm": "grid"},
+    )
+    plan = build_search(grid, paths)
+    assert plan.num_samples == 6 and set(plan.param_space) == {"method.name", "train.batch_size"}
+    assert build_search(grid, paths, limit=4).num_samples == 4
+    rand = _spec(**{"search.algorithm": "random", "search.num_samples": 5})
+    assert build_search(rand, paths).num_samples == 5 and set(param_space(rand)) == set(SPACE)
+    opt = _spec(**{"search.num_samples": 3})
+    assert build_search(opt, paths).num_samples == 3 and param_space(opt) == {}
+    assert (tmp_path / "optuna.db").exists()
+
+
+def test_check_space_rejects_empty_and_continuous_grids():
+    with pytest.raises(SpecError, match="empty"):
+        check_space({}, "optuna")
+    with pytest.raises(SpecError, match="search.space.method.lam"):
+        check_space(_spec().search.space, "grid")
+
+
+def test_config_columns_keep_scalars_and_encode_lists():
+    assert _config_column([1, 2.5, None]).to_pylist() == [1.0, 2.5, None]
+    assert _config_column(["std", None]).to_pylist() == ["std", None]
+    assert _config_column([[16], [32, 16]]).to_pylist() == ["[16]", "[32, 16]"]
+
+
+def test_seed_group_reports_means_and_resumes_exactly(tmp_path):
+    from racecar_study.study.experiment import build_run
+    from racecar_study.study.seeds import SeedGroup
+
+    spec = parse_spec(spec_dict(seeds=[0, 1], **{"train.epochs": 3, "method": {"name": "rr", "lam": 1e-5}}))
+
+    def group():
+        return SeedGroup([build_run(spec, s) for s in spec.seeds], "val_acc")
+
+    straight = group()
+    rows = [straight.step() for _ in range(3)]
+    assert straight.done and [r["epoch"] for r in rows] == [1, 2, 3]
+    accs = [r.trainer.history[-1]["val_acc"] for r in straight.runs]
+    assert rows[-1]["val_acc"] == pytest.approx(sum(accs) / 2) and "val_acc_std" in rows[-1]
+
+    first = group()
+    first.step()
+    first.save(tmp_path)
+    resumed = group()
+    resumed.load(tmp_path)
+    assert resumed.epoch == 1
+    again = [resumed.step() for _ in range(2)]
+    assert again[-1]["train_loss"] == rows[-1]["train_loss"] and again[-1]["val_acc"] == rows[-1]["val_acc"]
