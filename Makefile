@@ -24,7 +24,7 @@ system-data:
 	fi
 
 study: venv
-	$(VENV)/bin/racecar-study run $(SPEC)
+	$(VENV)/bin/racecar-study run $(SPEC) --overwrite
 
 test: venv
 	$(VPY) -m pytest -q -p no:cacheprovider tests

@@ -7,6 +7,7 @@ registries by `check_registries`.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import hashlib
 import json
@@ -102,7 +103,7 @@ class Param(_Strict):
 
     loguniform: tuple[float, float] | None = None
     uniform: tuple[float, float] | None = None
-    int: tuple[int, int] | None = None  # noqa: A003
+    int: tuple[builtins.int, builtins.int] | None = None  # noqa: A003 (the YAML key is `int`)
     choice: list[Any] | None = None
     when: dict[str, Any] | None = None
 
@@ -308,4 +309,10 @@ def load_spec(path: str | Path) -> StudySpec:
 
 
 def dump_spec(spec: StudySpec) -> str:
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+    raw = spec.model_dump(mode="json")
+    # A search parameter shows only what it sets (its distribution and `when`), not the nulls.
+    space = raw["search"]["space"]
+    raw["search"]["space"] = {
+        name: {k: v for k, v in p.items() if v is not None} for name, p in space.items()
+    }
+    return yaml.safe_dump(raw, sort_keys=False)

@@ -25,7 +25,6 @@ SPACE = {
 INT_SPACE = {"train.batch_size": {"int": [10, 12]}}
 # spec.py's Param names a field `int`, which then shadows the builtin in its own annotation
 # (tuple[int, int] resolves to tuple[None, None]): no int range validates until that is fixed.
-INT_BUG = pytest.mark.xfail(raises=SpecError, strict=True, reason="spec.py: Param.int shadows builtin int")
 
 
 def _spec(space=SPACE, **changes):
@@ -81,7 +80,6 @@ def test_tune_domains_stay_in_bounds():
     assert {domains["train.batch_size"].sample(random_state=rng) for _ in range(200)} == {10, 11, 12}
 
 
-@INT_BUG
 def test_int_ranges_are_inclusive_everywhere():
     import numpy as np
 
