@@ -10,7 +10,13 @@ the run) are fixed per-trial costs, reported apart. Prints one JSON object:
 "ratio" = median(on) / median(off), "ratio_paired_median" = median of per-pair ratios (sturdier on
 a shared machine), "ratio_of_minima" = the least-disturbed runs.
 
+`--path trainable` measures the same trial through the study trainable's code instead: a SeedGroup
+built from a StudySpec (experiment.build_run, one seed), stepped one epoch at a time, with the
+study's tracking hooks (study/tracking_hooks.py: child run, per-report metrics, the best weights
+kept, flushes at ASHA rungs) on or no hooks at all; `tune.report` itself (Ray) is left out.
+
     python benchmarks/tracking_overhead.py [--store server|sqlite] [--repeats 21] [--epochs 50] [--threads 1]
+        [--path loop|trainable]
 """
 
 from __future__ import annotations
@@ -88,7 +94,65 @@ def _on(splits, epochs, ctx, i, final: bool):
     return fit, setup, final, timed.seconds, tr.history[-1]["train_loss"], cb.gap_report()
 
 
-def run(store: str, repeats: int, epochs: int) -> dict:
+def _study_spec(epochs: int, uri: str) -> StudySpec:
+    return StudySpec.model_validate(
+        {
+            "name": "bench",
+            "data": {"name": "peak"},
+            "model": {"arch": "peak_mlp"},
+            "method": {"name": "rr", "lam": 1e-6},
+            "train": {"epochs": epochs, "batch_size": 100, "lr": 1e-4, "device": "cpu"},
+            "scheduler": {"kind": "asha", "grace_period": 1, "reduction_factor": 3},
+            "tracking": {"tracking_uri": uri},
+        }
+    )
+
+
+def _group(spec: StudySpec, splits):
+    from racecar_study.study.experiment import build_run
+    from racecar_study.study.seeds import SeedGroup
+
+    return SeedGroup([build_run(spec, s, splits=splits) for s in spec.seeds], spec.metric)
+
+
+def _trainable_off(spec, splits):
+    group = _group(spec, splits)
+    t = time.perf_counter()
+    while not group.done:
+        group.step()
+    return time.perf_counter() - t, group.runs[0].trainer.history[-1]["train_loss"]
+
+
+def _trainable_on(spec, splits, ctx, i, final: bool):
+    from racecar_study.study.hooks import TrialInfo
+    from racecar_study.study.tracking_hooks import CONTEXT_KEY, TrackingTrial
+
+    group = _group(spec, splits)
+    hook = TrackingTrial()
+    run0 = group.runs[0]
+    info = TrialInfo(f"t{i}", f"trial_{i}", spec, {}, {CONTEXT_KEY: ctx}, False, "node", "host", run0)
+    t = time.perf_counter()
+    extra = hook.on_trial_start(info)
+    setup = time.perf_counter() - t
+    inside = 0.0
+    t = time.perf_counter()
+    while not group.done:
+        metrics = {**group.step(), **extra}
+        h = time.perf_counter()
+        hook.on_report(metrics, None)
+        inside += time.perf_counter() - h
+    fit = time.perf_counter() - t
+    t = time.perf_counter()
+    if final:
+        hook.on_trial_end(metrics)
+    else:
+        hook.cb.close()
+    final_s = time.perf_counter() - t
+    loss = group.runs[0].trainer.history[-1]["train_loss"]
+    return fit, setup, final_s, inside, loss, hook.cb.gap_report()
+
+
+def run(store: str, repeats: int, epochs: int, path: str = "loop") -> dict:
     splits = load_dataset("peak")
     with tempfile.TemporaryDirectory(prefix="racecar-bench-") as tmp:
         root = Path(tmp)
@@ -113,16 +177,29 @@ def run(store: str, repeats: int, epochs: int) -> dict:
             (root / "study").mkdir()
             tracking = StudyTracking.open(spec, root / "study")
             ctx = tracking.trial_context()
-            _off(splits, epochs)
-            _on(splits, epochs, ctx, "warmup", final=True)
+            off_fn, on_fn = _off, _on
+            if path == "trainable":
+                from racecar_study.study.tracking_hooks import MIN_INTERVAL_S
+
+                ctx = {**ctx, "min_interval_s": MIN_INTERVAL_S}  # what a study's trials get
+                study_spec = _study_spec(epochs, uri)
+
+                def off_fn(splits, epochs):
+                    return _trainable_off(study_spec, splits)
+
+                def on_fn(splits, epochs, ctx, i, final):
+                    return _trainable_on(study_spec, splits, ctx, i, final)
+
+            off_fn(splits, epochs)
+            on_fn(splits, epochs, ctx, "warmup", final=True)
             off, on, setup, final, hooks, same, gaps = [], [], [], [], [], True, []
             for i in range(repeats):
                 if i % 2:  # ABBA order: drift in the machine's load cancels out
-                    t_on, t_setup, t_final, t_hooks, loss_on, gap = _on(splits, epochs, ctx, i, i < FINALS)
-                    t_off, loss_off = _off(splits, epochs)
+                    t_on, t_setup, t_final, t_hooks, loss_on, gap = on_fn(splits, epochs, ctx, i, i < FINALS)
+                    t_off, loss_off = off_fn(splits, epochs)
                 else:
-                    t_off, loss_off = _off(splits, epochs)
-                    t_on, t_setup, t_final, t_hooks, loss_on, gap = _on(splits, epochs, ctx, i, i < FINALS)
+                    t_off, loss_off = off_fn(splits, epochs)
+                    t_on, t_setup, t_final, t_hooks, loss_on, gap = on_fn(splits, epochs, ctx, i, i < FINALS)
                 off.append(t_off)
                 on.append(t_on)
                 setup.append(t_setup)
@@ -139,6 +216,7 @@ def run(store: str, repeats: int, epochs: int) -> dict:
     med = statistics.median
     return {
         "benchmark": "tracking_overhead",
+        "path": path,
         "model": "peak_mlp",
         "method": "rr",
         "epochs": epochs,
@@ -174,9 +252,16 @@ def main() -> None:
         default=1,
         help="torch intra-op threads (1: a busy shared machine stalls OpenMP teams far less)",
     )
+    p.add_argument(
+        "--path",
+        choices=["loop", "trainable"],
+        default="loop",
+        help="loop: a core Trainer with the tracking callback; trainable: the study trainable's "
+        "SeedGroup with the study's tracking hooks",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(json.dumps(run(args.store, args.repeats, args.epochs)))
+    print(json.dumps(run(args.store, args.repeats, args.epochs, args.path)))
 
 
 if __name__ == "__main__":

@@ -10,5 +10,6 @@ def usage_error_types() -> tuple[type[BaseException], ...]:
     from racecar_study.data import DataError
     from racecar_study.models import ModelError
     from racecar_study.study.spec import SpecError
+    from racecar_study.tracking.errors import TrackingUnavailable
 
-    return (UsageError, SpecError, DataError, ModelError, UnsupportedModuleError)
+    return (UsageError, SpecError, DataError, ModelError, UnsupportedModuleError, TrackingUnavailable)

@@ -3,11 +3,16 @@
 Two kinds of hooks, both no-op by default:
 - `DriverHook`: lives in the driver process. `on_study_start` returns values handed to every
   trial (e.g. an experiment id created once, to avoid concurrent creation races);
-  `on_trial_finish` sees each finished trial's results row; `on_study_end` the final table.
+  `on_trial_finish` sees each finished trial's results row; `on_study_end` the final table;
+  `on_study_abort` the error of a launch that failed after `on_study_start` (end what it opened).
+  `on_study_start` runs before the study folder is created or Ray starts: raising there (e.g. an
+  unreachable tracking server) stops the launch with nothing created.
 - `TrialHook`: pickled into every trial. `on_trial_start` returns values added to every report
   (e.g. {"mlflow_run_id": ...}, which results.parquet then records); `on_report` sees each
-  report and the checkpoint folder when one was written. A trial stopped by the scheduler ends
-  without notice: close per-trial state from the driver's `on_trial_finish`.
+  report and the checkpoint folder when one was written; `on_trial_end` sees the last report of a
+  trial that ran to its end, before Tune does (what a finished trial leaves behind goes there).
+  A trial stopped by the scheduler ends without notice: close per-trial state from the driver's
+  `on_trial_finish`.
 
 A provider is `spec -> StudyHooks`; `register_hooks(provider)` adds one for every later study.
 """
@@ -28,6 +33,7 @@ class StudyInfo:
     folder: Path  # driver-side study folder: spec.yaml, optuna.db, results.parquet
     storage: str  # where Ray Tune keeps trials and checkpoints (a path or URI)
     resumed: bool
+    address: str | None = None  # the Ray cluster attached to; None: a local Ray
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class TrialInfo:
     resumed: bool
     node_id: str
     hostname: str
+    run: Any = None  # the first seed's experiment.Run (net, trainer, splits), restored if resumed
 
 
 class DriverHook:
@@ -50,12 +57,16 @@ class DriverHook:
 
     def on_study_end(self, table) -> None: ...
 
+    def on_study_abort(self, error: BaseException) -> None: ...
+
 
 class TrialHook:
     def on_trial_start(self, trial: TrialInfo) -> dict[str, Any]:
         return {}
 
     def on_report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
+
+    def on_trial_end(self, metrics: dict[str, Any]) -> None: ...
 
 
 @dataclass

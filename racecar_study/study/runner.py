@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from racecar_study.study import cluster
+from racecar_study.study import (
+    cluster,
+    tracking_hooks,  # noqa: F401 (registers MLflow tracking for every study)
+)
 from racecar_study.study.errors import LaunchError
 from racecar_study.study.hooks import StudyHooks, StudyInfo, hooks_for
 from racecar_study.study.layout import (
@@ -161,11 +164,28 @@ def _fit(tuner, spec: StudySpec, paths: StudyPaths, opts: LaunchOptions, hooks: 
 
 
 def _start_hooks(spec, paths, opts, resumed: bool) -> tuple[StudyHooks, dict[str, Any]]:
+    """Called after every check and before anything is created: a hook that raises (an unreachable
+    tracking server) stops the launch with no study folder and no Ray started."""
     hooks = opts.hooks if opts.hooks is not None else hooks_for(spec)
     context: dict[str, Any] = {}
-    for hook in hooks.driver:
-        context.update(hook.on_study_start(StudyInfo(spec, paths.folder, paths.storage, resumed)))
+    started = []
+    info = StudyInfo(spec, paths.folder, paths.storage, resumed, opts.address)
+    try:
+        for hook in hooks.driver:
+            context.update(hook.on_study_start(info))
+            started.append(hook)
+    except BaseException as e:
+        _abort(StudyHooks(driver=started), e)
+        raise
     return hooks, context
+
+
+def _abort(hooks: StudyHooks, error: BaseException) -> None:
+    for hook in hooks.driver:
+        try:
+            hook.on_study_abort(error)
+        except Exception:  # the launch error is the one to report
+            pass
 
 
 def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
@@ -181,13 +201,18 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
     else:
         _check_cluster(spec, None)
     tables = _load_tables(spec)  # bad data options stop here, before Ray starts
-    cluster.connect(opts.address)
+    hooks, context = _start_hooks(spec, paths, opts, resumed=False)
     try:
-        if opts.address is not None:
-            _check_cluster(spec, opts.address)
-        return _launch(spec, paths, tables, opts)
-    finally:
-        cluster.disconnect()
+        cluster.connect(opts.address)
+        try:
+            if opts.address is not None:
+                _check_cluster(spec, opts.address)
+            return _launch(spec, paths, tables, opts, hooks, context)
+        finally:
+            cluster.disconnect()
+    except BaseException as e:
+        _abort(hooks, e)
+        raise
 
 
 def _limit(smoke: bool) -> int | None:
@@ -196,7 +221,7 @@ def _limit(smoke: bool) -> int | None:
     return TRIALS if smoke else None
 
 
-def _launch(spec, paths, tables, opts) -> Outcome:
+def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any]) -> Outcome:
     from ray import tune
 
     if paths.folder.exists():
@@ -205,7 +230,6 @@ def _launch(spec, paths, tables, opts) -> Outcome:
     paths.spec_file.write_text(dump_spec(spec))
     write_study_file(paths, name=spec.name, address=opts.address, smoke=opts.smoke, spec_hash=spec.hash())
     _tune_env()
-    hooks, context = _start_hooks(spec, paths, opts, resumed=False)
     search = build_search(spec, paths, limit=_limit(opts.smoke))
     tune_config, run_config = _configs(spec, paths, search)
     tuner = tune.Tuner(
@@ -232,18 +256,22 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
     if not tune.Tuner.can_restore(paths.tune_path):
         raise LaunchError(f"{folder}: no Ray Tune experiment state at {paths.tune_path} to resume")
     tables = _load_tables(spec)
-    cluster.connect(opts.address)
+    hooks, context = _start_hooks(spec, paths, opts, resumed=True)
     try:
-        if opts.address is not None:
-            _check_cluster(spec, opts.address)
-        _tune_env()
-        hooks, context = _start_hooks(spec, paths, opts, resumed=True)
-        tuner = tune.Tuner.restore(
-            paths.tune_path,
-            trainable=_trainable(spec, tables, hooks, context),
-            resume_unfinished=True,
-            param_space=param_space(spec),  # the searcher and num_samples come from the saved state
-        )
-        return _fit(tuner, spec, paths, opts, hooks)
-    finally:
-        cluster.disconnect()
+        cluster.connect(opts.address)
+        try:
+            if opts.address is not None:
+                _check_cluster(spec, opts.address)
+            _tune_env()
+            tuner = tune.Tuner.restore(
+                paths.tune_path,
+                trainable=_trainable(spec, tables, hooks, context),
+                resume_unfinished=True,
+                param_space=param_space(spec),  # the searcher and num_samples come from the saved state
+            )
+            return _fit(tuner, spec, paths, opts, hooks)
+        finally:
+            cluster.disconnect()
+    except BaseException as e:
+        _abort(hooks, e)
+        raise

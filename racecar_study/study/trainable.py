@@ -66,6 +66,7 @@ def train_trial(
         resumed=restored is not None,
         node_id=place["node_id"],
         hostname=place["hostname"],
+        run=runs[0],
     )
     hooks = list(trial_hooks or [])
     extra: dict[str, Any] = {}
@@ -81,6 +82,9 @@ def train_trial(
                 group.save(Path(tmp))
                 for hook in hooks:
                     hook.on_report(metrics, Path(tmp))
+                if group.done:
+                    for hook in hooks:
+                        hook.on_trial_end(metrics)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             for hook in hooks:

@@ -16,6 +16,9 @@ Driver (study.py):
     tracking.finish(results_path, best_run_id, status="FINISHED"): results/results.parquet,
         registers the best trial's model under the study name with alias "best", ends the runs.
     tracking.gap_report() -> list[str]: what is still in the spool (empty when all was logged).
+    tracking.end_trial(trial_id, run_id, status): ends a child run its trial could not end (stopped
+        by ASHA: KILLED; failed: FAILED); tracking.prune_children(trial_ids) deletes child runs of
+        trials the study no longer knows (a trial Ray Tune forgot in a kill), one child per trial.
 
 Trial (trial.py), inside Ray workers on any node:
     cb = trial_callback(ctx, trial_id, trial_name, params, input_example=None)  # a core Callback
@@ -26,6 +29,10 @@ Trial (trial.py), inside Ray workers on any node:
         input_shape, splits_sample_x, step=None, status="FINISHED"): pictures (svd/vectors.png,
         reconstructions.png), the best weights as an MLflow PyTorch model (pickled RacecarNet,
         signature + input example), then ends the run. cb.close(status) ends it without them.
+        cb.flush(timeout) sends what was handed over and waits (before a point where the trial may
+        be stopped without notice, e.g. an ASHA rung).
+
+Studies wire this in through racecar_study/study/tracking_hooks.py (the study wing's hooks seam).
 
 Faults: nothing on the trial side raises or waits long (short HTTP timeouts, background sending);
 what cannot be sent goes to <study_dir>/tracking_spool/*.jsonl, `sync_spool(study_dir)`

@@ -175,6 +175,43 @@ class StudyTracking:
             return 0
         return fill_run_id_column(results_path, self.run_ids())
 
+    def end_trial(self, trial_id: str, run_id: str | None, status: str) -> bool:
+        """End a trial's child run that its trial could not end (stopped by the scheduler, failed);
+        a run already ended is left as it is. Never raises; True when a run was ended."""
+        if not self.enabled or self.link is None:
+            return False
+        run_id = run_id or self.run_ids().get(str(trial_id))
+        if not run_id:
+            return False
+        client, ended = self.link.client, []
+
+        def call():
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, status, int(time.time() * 1000))
+                ended.append(run_id)
+
+        self.link.try_call(call)
+        return bool(ended)
+
+    def prune_children(self, trial_ids) -> list[str]:
+        """Delete child runs of trials the study no longer knows (a trial started after Ray Tune's
+        last snapshot before a kill gets a new id on resume): a study keeps one child per trial.
+        Returns the deleted run ids. Never raises."""
+        from racecar_study.tracking.runs import TAG_TRIAL_ID, children
+
+        if not self.enabled or self.link is None:
+            return []
+        keep, deleted = {str(t) for t in trial_ids}, []
+
+        def call():
+            for r in children(self.link.client, self.experiment_id, self.parent_run_id):
+                if r.data.tags.get(TAG_TRIAL_ID) not in keep:
+                    self.link.client.delete_run(r.info.run_id)
+                    deleted.append(r.info.run_id)
+
+        self.link.try_call(call)
+        return deleted
+
     def finish(self, results_path: Path | None, best_run_id: str | None, status: str = "FINISHED") -> None:
         """Log results.parquet, register the best trial's model (alias `best`), end runs left
         RUNNING as KILLED, end the parent run. Never raises: what fails is spooled."""

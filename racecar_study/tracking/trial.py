@@ -42,6 +42,9 @@ class NullTrialTracker(Callback):
 
     def close(self, status: str = "FINISHED") -> None: ...
 
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S, wait: bool = True) -> bool:
+        return True
+
     def gap_report(self) -> list[str]:
         return []
 
@@ -153,6 +156,19 @@ class TrialTracker(Callback):
         self.sender.submit(self._pending)
         self._pending = []
         self.sender.request_flush()
+
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S, wait: bool = True) -> bool:
+        """Send the metrics handed over so far, now: for a point where the trial may be stopped
+        without notice (an ASHA rung). `wait`: until sent (at most `timeout`, then spool what is
+        left); else the background sender starts at once and training goes on."""
+        if self._closed:
+            return True
+        self.sender.submit(self._pending)
+        self._pending = []
+        if not wait:
+            self.sender.request_flush()
+            return True
+        return self.sender.flush(timeout)
 
     # -- end of trial ------------------------------------------------------------------------------
 

@@ -1,70 +1,21 @@
-"""Helpers for the study tests: tiny specs written to a temporary working folder, the CLI in-process."""
+"""Fixtures for the study tests; the helpers live in study_helpers.py (re-exported here)."""
 
 from __future__ import annotations
 
-import copy
-import socket
 from pathlib import Path
 
 import pytest
-import yaml
-
-from racecar_study.cli.main import main
-
-# 100 real MNIST digits for training, 2 epochs of a 16-unit MLP: a trial costs well under a second.
-TINY = {
-    "name": "tiny",
-    "data": {"name": "mnist5k", "n_per_class": 10},
-    "model": {"arch": "mlp", "widths": [16]},
-    "train": {"epochs": 2, "batch_size": 50},
-    "search": {"space": {"train.lr": {"loguniform": [1e-4, 1e-2]}}, "num_samples": 2, "max_concurrent": 2},
-    "scheduler": {"kind": "none"},
-    "tracking": {"enabled": False},
-}
+from study_helpers import TINY, free_port, run_cli, spec_dict, write_spec  # noqa: F401
 
 
-def spec_dict(**changes) -> dict:
-    """TINY with dotted-path changes; a value of None removes the key."""
-    raw = copy.deepcopy(TINY)
-    for path, value in changes.items():
-        *parents, leaf = path.split(".") if not path.startswith("search.space.") else _space_path(path)
-        d = raw
-        for key in parents:
-            d = d.setdefault(key, {})
-        if value is None:
-            d.pop(leaf, None)
-        else:
-            d[leaf] = value
-    return raw
-
-
-def _space_path(path: str) -> list[str]:
-    # search.space keys are themselves dotted (train.lr): keep them whole.
-    return ["search", "space", path.removeprefix("search.space.")]
+@pytest.fixture(autouse=True)
+def _tmp_tracking_store(tmp_path_factory, monkeypatch):
+    """A spec that turns tracking on writes to a temporary store, never the repo's mlflow/store."""
+    store = tmp_path_factory.mktemp("mlflow-store")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def write_spec(folder: Path, raw: dict, name: str = "spec.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

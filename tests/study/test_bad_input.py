@@ -1,7 +1,7 @@
 """Bad specs and flags: one line naming the field, exit code 2, and nothing created (no runs/)."""
 
 import pytest
-from conftest import free_port, run_cli, spec_dict, write_spec
+from study_helpers import free_port, run_cli, spec_dict, write_spec
 
 CYCLE = {
     "method.name": {"choice": ["std", "rr"], "when": {"method.reduction": "sum"}},

@@ -6,7 +6,7 @@ from pathlib import Path
 import optuna
 import pyarrow.parquet as pq
 import ray
-from conftest import run_cli, spec_dict, write_spec
+from study_helpers import run_cli, spec_dict, write_spec
 
 from racecar_study.study import hooks
 from racecar_study.study.hooks import DriverHook, StudyHooks, TrialHook

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 import torch
-from conftest import free_port, run_cli, spec_dict, write_spec
+from study_helpers import free_port, run_cli, spec_dict, write_spec
 
 RAY_CLI = [sys.executable, str(Path(__file__).with_name("loopback_ray.py"))]
 NODE = ["--num-cpus", "1", "--num-gpus", "1", "--disable-usage-stats", "--block"]

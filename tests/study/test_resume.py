@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import run_cli, spec_dict, write_spec
+from study_helpers import run_cli, spec_dict, write_spec
 
 NUM_SAMPLES = 5
 # One trial at a time, each a few seconds of real training, so the kill lands between trials.

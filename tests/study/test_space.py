@@ -2,7 +2,7 @@
 
 import optuna
 import pytest
-from conftest import spec_dict
+from study_helpers import spec_dict
 
 from racecar_study.study.results import _config_column
 from racecar_study.study.search import build_search, param_space

@@ -1,0 +1,173 @@
+"""MLflow tracking for studies, plugged into the hooks seam (hooks.py); racecar_study.tracking does
+the MLflow work, this module only says when.
+
+Driver: `on_study_start` opens the study's experiment and parent run (re-opened on resume) before
+anything is created, so an unreachable server stops the launch; trials get `trial_context()` under
+the context key "mlflow" (the tracking URI travels explicitly: trials may run on other nodes). A
+trial stopped by ASHA or failed cannot end its own run: `on_trial_finish` ends it (KILLED/FAILED).
+`on_study_end` fills results.parquet's mlflow_run_id column, drops child runs of trials the study
+forgot (started after Tune's last snapshot before a kill), logs the table, registers the best
+finished trial's model (alias `best`) and prints what could not be logged.
+
+Trial: the child run (found again by trial id on resume), the flattened trial config as params,
+every report's numeric metrics (step = epoch), and, once, when the trial runs to its end: the
+best weights seen (by the study metric; those of the first seed, which is the one logged) as an
+MLflow model, with pictures.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from racecar_study.study.hooks import DriverHook, StudyHooks, StudyInfo, TrialHook, TrialInfo, register_hooks
+from racecar_study.study.spec import StudySpec
+
+CONTEXT_KEY = "mlflow"
+# Metrics leave the trial in background batches at most this often (a trial stopped by ASHA sends
+# at once at its rungs instead: stop_points). More often costs training time on small nets.
+MIN_INTERVAL_S = 1.0
+SAMPLE_ROWS = 8
+PARAM_SECTIONS = ("data", "model", "method", "train", "seeds", "metric", "mode")
+_STATUS = {"stopped": "KILLED", "error": "FAILED"}
+
+
+def tracking_hooks(spec: StudySpec) -> StudyHooks:
+    if not spec.tracking.enabled:
+        return StudyHooks()
+    return StudyHooks(driver=[TrackingDriver()], trial=[TrackingTrial()])
+
+
+register_hooks(tracking_hooks)
+
+
+class TrackingDriver(DriverHook):
+    def __init__(self):
+        self.tracking = None
+        self.results = None
+
+    def on_study_start(self, study: StudyInfo) -> dict[str, Any]:
+        from racecar_study.tracking import StudyTracking
+
+        self.results = study.folder / "results.parquet"
+        self.tracking = StudyTracking.open(
+            study.spec, study.folder, ray_address=study.address, resume=study.resumed
+        )
+        return {CONTEXT_KEY: {**self.tracking.trial_context(), "min_interval_s": MIN_INTERVAL_S}}
+
+    def on_trial_finish(self, row: dict[str, Any]) -> None:
+        status = _STATUS.get(row["status"])
+        if status and self.tracking is not None:
+            self.tracking.end_trial(row["trial_id"], row.get("mlflow_run_id"), status)
+
+    def on_study_end(self, table) -> None:
+        if self.tracking is None or not self.tracking.enabled:
+            return
+        from racecar_study.study.results import read_results
+
+        t = self.tracking
+        t.fill_run_ids(self.results)
+        filled = read_results(self.results) if self.results.is_file() else table
+        rows = filled.to_pylist()
+        t.prune_children(r["trial_id"] for r in rows)
+        unfinished = any(r["status"] in ("pending", "running") for r in rows)
+        t.finish(self.results, best_run_id(filled), "KILLED" if unfinished else "FINISHED")
+        for line in t.gap_report():
+            print(f"tracking: {line}", file=sys.stderr)
+        self.tracking = None
+
+    def on_study_abort(self, error: BaseException) -> None:
+        if self.tracking is not None:
+            self.tracking.finish(None, None, "FAILED")
+            self.tracking = None
+
+
+def best_run_id(table) -> str | None:
+    """The run of the best trial that ran to its end (only those log a model), else of the best one."""
+    from racecar_study.study.results import best_rows
+
+    rows = best_rows(table, k=table.num_rows)
+    for row in [r for r in rows if r["status"] == "done"] + rows:
+        if row.get("mlflow_run_id"):
+            return row["mlflow_run_id"]
+    return None
+
+
+_LIVE: list = []  # this worker's trial callbacks; Ray reuses the worker for the next trial
+
+
+class TrackingTrial(TrialHook):
+    def on_trial_start(self, trial: TrialInfo) -> dict[str, Any]:
+        from racecar_study.tracking import trial_callback
+
+        for stale in _LIVE:  # a trial of this worker stopped by ASHA: send what it left
+            stale.close("KILLED")
+        _LIVE.clear()
+        ctx = trial.context.get(CONTEXT_KEY) or {"enabled": False}
+        self.run, self.best, self.best_value, self.best_epoch = trial.run, None, None, None
+        self.metric, self.mode = trial.spec.metric, trial.spec.mode
+        self.stops = stop_points(trial.spec)
+        self.cb = trial_callback(ctx, trial.trial_id, trial.trial_name, trial_params(trial.spec))
+        self.active = self.cb.run_id is not None or bool(ctx.get("enabled"))
+        _LIVE.append(self.cb)
+        if self.run is not None:
+            self.cb.on_fit_start(self.run.trainer)  # resumed: skips the epochs already logged
+        return {"mlflow_run_id": self.cb.run_id} if self.cb.run_id else {}
+
+    def on_report(self, metrics: dict[str, Any], checkpoint_dir) -> None:
+        if not self.active or self.run is None:
+            return
+        numbers = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        self.cb.on_epoch_end(self.run.trainer, numbers)
+        if int(numbers.get("epoch", 0)) in self.stops:
+            # Tune may stop the trial inside this report: send now, not after MIN_INTERVAL_S. Not
+            # waiting keeps tiny epochs fast; the next trial of this worker, or its exit, waits.
+            self.cb.flush(wait=False)
+        value = numbers.get(self.metric)
+        if value is not None and (self.best_value is None or self._better(value)):
+            state = self.run.net.state_dict()
+            self.best = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+            self.best_value, self.best_epoch = value, int(numbers.get("epoch", 0))
+
+    def _better(self, value: float) -> bool:
+        return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def on_trial_end(self, metrics: dict[str, Any]) -> None:
+        if not self.active or self.run is None:
+            self.cb.close("FINISHED")
+            return
+        splits = self.run.splits
+        self.cb.on_fit_end(self.run.trainer)
+        # A resumed trial whose best epoch came before the restart logs its last weights instead.
+        self.cb.log_final(
+            self.run.net,
+            self.best,
+            tuple(splits.input_shape),
+            splits.x_train[:SAMPLE_ROWS],
+            step=self.best_epoch,
+            status="FINISHED",
+        )
+        if self.cb in _LIVE:
+            _LIVE.remove(self.cb)
+
+
+def stop_points(spec: StudySpec) -> set[int]:
+    """The epochs at which ASHA may stop a trial (its rungs: grace * rf^k below the last epoch)."""
+    if spec.scheduler.kind != "asha":
+        return set()
+    out, t = set(), float(spec.scheduler.grace_period)
+    while t < spec.train.epochs:
+        out.add(math.ceil(t))
+        t *= spec.scheduler.reduction_factor
+    return out
+
+
+def trial_params(spec: StudySpec) -> dict[str, Any]:
+    """The trial's config (the study spec with its overrides applied) as nested params, nulls left out."""
+    raw = spec.model_dump(mode="json")
+    return _drop_nulls({k: raw[k] for k in PARAM_SECTIONS if k in raw})
+
+
+def _drop_nulls(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _drop_nulls(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}
