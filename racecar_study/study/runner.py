@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -202,12 +203,19 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
         _check_cluster(spec, None)
     tables = _load_tables(spec)  # bad data options stop here, before Ray starts
     hooks, context = _start_hooks(spec, paths, opts, resumed=False)
+    with _attached(spec, opts, hooks):
+        return _launch(spec, paths, tables, opts, hooks, context)
+
+
+@contextmanager
+def _attached(spec: StudySpec, opts: LaunchOptions, hooks: StudyHooks) -> Iterator[None]:
+    """Ray connected (and checked) for the body; the driver hooks hear of any failure."""
     try:
         cluster.connect(opts.address)
         try:
             if opts.address is not None:
                 _check_cluster(spec, opts.address)
-            return _launch(spec, paths, tables, opts, hooks, context)
+            yield
         finally:
             cluster.disconnect()
     except BaseException as e:
@@ -257,21 +265,12 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
         raise LaunchError(f"{folder}: no Ray Tune experiment state at {paths.tune_path} to resume")
     tables = _load_tables(spec)
     hooks, context = _start_hooks(spec, paths, opts, resumed=True)
-    try:
-        cluster.connect(opts.address)
-        try:
-            if opts.address is not None:
-                _check_cluster(spec, opts.address)
-            _tune_env()
-            tuner = tune.Tuner.restore(
-                paths.tune_path,
-                trainable=_trainable(spec, tables, hooks, context),
-                resume_unfinished=True,
-                param_space=param_space(spec),  # the searcher and num_samples come from the saved state
-            )
-            return _fit(tuner, spec, paths, opts, hooks)
-        finally:
-            cluster.disconnect()
-    except BaseException as e:
-        _abort(hooks, e)
-        raise
+    with _attached(spec, opts, hooks):
+        _tune_env()
+        tuner = tune.Tuner.restore(
+            paths.tune_path,
+            trainable=_trainable(spec, tables, hooks, context),
+            resume_unfinished=True,
+            param_space=param_space(spec),  # the searcher and num_samples come from the saved state
+        )
+        return _fit(tuner, spec, paths, opts, hooks)

@@ -70,7 +70,8 @@ def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys)
     assert len(rows) == NUM_SAMPLES and {r["status"] for r in rows} == {"done"}
     assert before <= {r["trial_id"] for r in rows}
     # A trial started after Tune's last snapshot leaves a folder the resumed study does not know.
-    reports = dict(_reports(p) for p in (folder / "tune").iterdir() if p.is_dir())
+    # Such a folder may hold no result.json at all when the kill came before its first report.
+    reports = dict(_reports(p) for p in (folder / "tune").iterdir() if (p / "result.json").is_file())
     for row in rows:
         epochs = reports[row["trial_id"]]
         if row["trial_id"] in before:
