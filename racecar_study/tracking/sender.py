@@ -14,7 +14,7 @@ from racecar_study.tracking.params import BATCH_METRICS, chunks
 
 
 class MetricSender:
-    def __init__(self, link: Link, run_id: str | None, min_interval_s: float = 1.0):
+    def __init__(self, link: Link, run_id: str | None, min_interval_s: float = 5.0):
         self.link, self.run_id, self.min_interval_s = link, run_id, min_interval_s
         self._pending: list[list] = []
         self._cv = threading.Condition()

@@ -28,6 +28,10 @@ from racecar_study.tracking.spool import Spool
 from racecar_study.tracking.uris import is_http, redact_uri
 
 FLUSH_TIMEOUT_S = 20.0
+# The least time between two background metric requests during training: each request costs the
+# training process CPU (and GIL) time, and a server on the same machine more. What is still pending
+# goes out when training ends (log_final/close) or at an explicit flush (ASHA rungs).
+MIN_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 2.0
 EXAMPLE_ROWS = 2
 CHANGED_PREFIX = "racecar.param_changed."
@@ -75,7 +79,7 @@ class TrialTracker(Callback):
         self.fit_ended = False
         self.run_id = self._open_run(flatten_params(params))
         header["run_id"] = self.run_id
-        self.sender = MetricSender(self.link, self.run_id, float(ctx.get("min_interval_s", 1.0)))
+        self.sender = MetricSender(self.link, self.run_id, float(ctx.get("min_interval_s", MIN_INTERVAL_S)))
         _OPEN.add(self)
 
     # -- run ---------------------------------------------------------------------------------------
@@ -151,11 +155,11 @@ class TrialTracker(Callback):
             self._pending = []
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        # Training is over but the trainable may still report: send now, wait in log_final/close.
+        # Hand the last rows over but send nothing yet: log_final/close (outside the training time)
+        # send them in the same request as whatever is still pending; a worker exiting first, atexit.
         self.fit_ended = True
         self.sender.submit(self._pending)
         self._pending = []
-        self.sender.request_flush()
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S, wait: bool = True) -> bool:
         """Send the metrics handed over so far, now: for a point where the trial may be stopped
@@ -315,7 +319,7 @@ def trial_callback(
 
     `params` is the trial config (nested or dotted; the `_tracking` key is skipped). The trainable
     must end with `log_final(...)` or `close(status)`; a worker that exits first closes it at exit.
-    Optional ctx key `min_interval_s` (default 1.0): the least time between two metric requests.
+    Optional ctx key `min_interval_s` (default MIN_INTERVAL_S, 5 s): least time between metric requests.
     """
     if not ctx or not ctx.get("enabled", True):
         return NullTrialTracker()
