@@ -26,20 +26,16 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.branch = branch
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
-        self._branch_plan = ReversiblePlan(self._named(branch, "branch"))
+        self._branch_plan = ReversiblePlan([("branch", branch)])
         # Identity and weight-free shortcuts reverse by their rule; anything else is compiled.
         self._shortcut_rule = None
         self._shortcut_plan = None
         if type(self.shortcut) is nn.Sequential or (
             not isinstance(self.shortcut, nn.Identity) and rule_for(self.shortcut).role is not Role.STRUCTURAL
         ):
-            self._shortcut_plan = ReversiblePlan(self._named(self.shortcut, "shortcut"))
+            self._shortcut_plan = ReversiblePlan([("shortcut", self.shortcut)])
         elif not isinstance(self.shortcut, nn.Identity):
             self._shortcut_rule = rule_for(self.shortcut)
-
-    @staticmethod
-    def _named(m: nn.Module, name: str) -> list[tuple[str, nn.Module]]:
-        return [(name, m)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.branch(x)

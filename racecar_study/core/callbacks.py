@@ -15,9 +15,6 @@ class CsvMetrics(Callback):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        pass  # the whole history is written once at the end: per-epoch keys may differ
-
     def on_fit_end(self, trainer: Trainer) -> None:
         keys: list[str] = []
         for row in trainer.history:

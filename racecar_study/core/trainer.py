@@ -12,7 +12,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from racecar_study.core.loss import racecar_loss
 from racecar_study.core.methods import Method
 from racecar_study.core.net import RacecarNet
 from racecar_study.core.optim import build_optimizer, build_scheduler
@@ -177,10 +176,9 @@ class Trainer:
             return {}
         was_training = self.net.training
         self.net.eval()
-        _, states, recons = self.net.racecar(x.to(self.device))
-        _, per_layer = racecar_loss(states, recons, 0.0, reduction="mean")
+        terms = self.net.racecar(x.to(self.device), reduction="mean").terms
         self.net.train(was_training)
-        return {f"recon_err_{i}": v for i, v in enumerate(per_layer.tolist())}
+        return {f"recon_err_{i}": v for i, v in enumerate(terms.tolist())}
 
     # -- checkpoints -------------------------------------------------------------------------------
 

@@ -62,28 +62,15 @@ def write_run_outputs(run: Run, out: Path) -> None:
     """model.pt, config.yaml, first-layer SVD files and pictures, reverse-pass reconstructions."""
     import numpy as np
 
-    from racecar_study.core.analysis import (
-        first_layer_svd,
-        save_image_grid,
-        save_reconstruction_grid,
-        vectors_to_images,
-    )
+    from racecar_study.core.analysis import save_model_pictures
 
     out.mkdir(parents=True, exist_ok=True)
     torch.save(run.net.state_dict(), out / "model.pt")
     (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")
-    svd = first_layer_svd(run.net, input_shape=run.splits.input_shape)
-    (out / "svd").mkdir(exist_ok=True)
+    x = run.splits.x_train[:8].to(run.trainer.device)
+    svd = save_model_pictures(run.net, out, input_shape=run.splits.input_shape, x=x)
     np.save(out / "svd" / "singular_values.npy", svd.singular_values)
     np.save(out / "svd" / "right_singular_vectors.npy", svd.right_vectors)
-    k = min(len(svd.right_vectors), 16)
-    titles = [f"s={v:.3g}" for v in svd.singular_values[:k]]
-    save_image_grid(
-        vectors_to_images(svd.right_vectors[:k], svd.image_shape), out / "svd" / "vectors.png", titles=titles
-    )
-    x = run.splits.x_train[: min(8, len(run.splits.x_train))]
-    if len(x) >= 2:
-        save_reconstruction_grid(run.net, x.to(run.trainer.device), out / "reconstructions.png", n=len(x))
 
 
 def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:

@@ -188,8 +188,8 @@ class TrialTracker(Callback):
         """Log pictures (svd/vectors.png, reconstructions.png) of the best weights and, if
         ctx['log_models'], the best checkpoint as an MLflow PyTorch model (logged-model step
         `step`); then end the run with `status`. Never raises."""
+        from racecar_study.core.analysis import save_model_pictures
         from racecar_study.tracking.models import best_network, save_model_dir
-        from racecar_study.tracking.pictures import write_pictures
 
         self.sender.flush(FLUSH_TIMEOUT_S)
         try:
@@ -197,7 +197,9 @@ class TrialTracker(Callback):
             x = None if splits_sample_x is None else torch.as_tensor(splits_sample_x).detach().cpu().float()
             with tempfile.TemporaryDirectory(prefix="racecar-trial-") as tmp:
                 try:
-                    self._log_folder(write_pictures(best, input_shape, x, Path(tmp) / "pictures"))
+                    pictures = Path(tmp) / "pictures"
+                    save_model_pictures(best, pictures, input_shape=input_shape, x=x)
+                    self._log_folder(pictures)
                 except Exception as e:
                     self._local_error("pictures", e)
                 if self.ctx.get("log_models", True):

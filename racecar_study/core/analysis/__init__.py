@@ -14,6 +14,7 @@ from racecar_study.core.analysis.orthogonality import (
     apply_linear_operator,
     orthogonality_residuals,
 )
+from racecar_study.core.analysis.pictures import save_model_pictures
 from racecar_study.core.analysis.reconstruction import reconstruction_images, save_reconstruction_grid
 from racecar_study.core.analysis.svd import (
     SvdResult,
@@ -37,6 +38,7 @@ __all__ = [
     "orthogonality_residuals",
     "reconstruction_images",
     "save_image_grid",
+    "save_model_pictures",
     "save_reconstruction_grid",
     "symbols",
     "vectors_to_images",

@@ -34,17 +34,10 @@ class SvdResult:
 
 def first_linear_layer(net: nn.Module) -> nn.Linear | nn.Conv2d:
     """The first Linear/Conv2d the input meets (inside a leading residual block, if any)."""
-    first = net.first_layer() if hasattr(net, "first_layer") else None
-    if isinstance(first, (nn.Linear, nn.Conv2d)):
-        return first
-    layers = (
-        net.linear_layers()
-        if hasattr(net, "linear_layers")
-        else [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    )
-    if not layers:
+    layer = next((m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
+    if layer is None:
         raise ValueError("the network has no Linear or Conv2d layer")
-    return layers[0]
+    return layer
 
 
 def weight_matrix(layer: nn.Linear | nn.Conv2d) -> np.ndarray:

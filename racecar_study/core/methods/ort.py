@@ -1,7 +1,6 @@
 """Ort: SRIP orthogonality regularisation (Bansal et al. 2018)."""
 
 import torch
-from torch import nn
 
 from racecar_study.core.methods.base import Method, StepOutput, register_method
 
@@ -32,7 +31,8 @@ class OrtMethod(Method):
     def step(self, net, x, y):
         logits = net(x)
         task = self.task_loss(logits, y)
-        layers = [m for m in net.linear_layers() if isinstance(m, (nn.Linear, nn.Conv2d))]
-        reg = sum(srip_penalty(m.weight, self.cfg.ort_power_iters, self.generator) for m in layers)
+        reg = sum(
+            srip_penalty(m.weight, self.cfg.ort_power_iters, self.generator) for m in net.linear_layers()
+        )
         reg = self.cfg.ort_weight * reg
         return StepOutput(task + reg, task, reg, logits)
