@@ -42,13 +42,6 @@ def _block(cin: int, cout: int, stride: int, shortcut: str, batch_norm: bool, ac
     return ResidualBlock(branch, short)
 
 
-def _kaiming_init(net: nn.Module) -> None:
-    # As the reference CIFAR ResNets: He-normal weights for every conv and linear layer.
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight)
-
-
 @register_model("resnet")
 def resnet(
     input_shape: tuple[int, int, int],
@@ -81,7 +74,8 @@ def resnet(
     layers["flatten"] = nn.Flatten()
     layers["head"] = nn.Linear(cin, num_classes)
     net = RacecarNet(nn.Sequential(layers))
-    _kaiming_init(net)
+    for m in net.linear_layers():  # as the reference CIFAR ResNets: He-normal conv and linear weights
+        nn.init.kaiming_normal_(m.weight)
     return net
 
 

@@ -84,7 +84,7 @@ def check_study(spec: StudySpec) -> None:
 
 
 def build_search(spec: StudySpec, paths: StudyPaths, limit: int | None = None) -> SearchPlan:
-    check_study(spec)
+    """The searcher for a spec that has been through `check_study` (runner.resolve_spec does it)."""
     return SEARCHERS[spec.search.algorithm](spec, paths, limit)
 
 

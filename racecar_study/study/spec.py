@@ -229,12 +229,6 @@ def set_dotted(d: dict[str, Any], path: str, value: Any) -> None:
     d[keys[-1]] = value
 
 
-def get_dotted(d: dict[str, Any], path: str) -> Any:
-    for k in path.split("."):
-        d = d[k]
-    return d
-
-
 def apply_overrides(spec: StudySpec, overrides: dict[str, Any]) -> StudySpec:
     """The spec with dotted-path values set (a trial's config), validated again."""
     raw = copy.deepcopy(spec.model_dump(mode="json", exclude_none=False))

@@ -36,7 +36,6 @@ class StudyTracking:
     log_every: int = 1
     resumed: bool = False
     link: Link | None = field(default=None, repr=False)
-    local_errors: list[str] = field(default_factory=list)
 
     @property
     def spool_dir(self) -> Path:
@@ -257,10 +256,10 @@ class StudyTracking:
                 self.link.client.set_terminated(r.info.run_id, "KILLED")
 
     def gap_report(self) -> list[str]:
-        """One line per spool file with records not yet sent, plus local failures; [] when complete."""
+        """One line per spool file with records not yet sent; [] when complete."""
         if not self.enabled:
             return []
-        lines = list(self.local_errors)
+        lines: list[str] = []
         for path in pending_files(self.spool_dir):
             try:
                 header, records = read_spool(path)
