@@ -21,8 +21,14 @@ class Request:
     key: dict
 
     def base(self) -> Request:
-        """The request for the data set itself, without the view (its own cache file)."""
-        return resolve(self.ctx.name, self.ctx.seed, self.ctx.cache_dir, self.dataset_options)
+        """The request for the data set itself, without the view (its own cache file). Built from
+        this one's parts: resolving again would repeat the source fingerprint's file I/O."""
+        key = {
+            **self.key,
+            "options": {"dataset": self.key["options"]["dataset"], "view": {}},
+            "seed": self.ctx.seed if self.entry.seeded else None,
+        }
+        return Request(self.entry, self.ctx, self.dataset_options, parse_view({}, self.entry.name), key)
 
     @property
     def path(self) -> Path:
