@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import partial
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from racecar_study.core.loss import reconstruction_term
 from racecar_study.core.plan import ReversiblePlan, Trace
+from racecar_study.core.rebuild import Rebuilder
 
 
 @dataclass
@@ -30,8 +32,11 @@ class RacecarNet(nn.Module):
     reverse pass and returns `(logits, states, reconstructions)`.
     """
 
-    def __init__(self, body: nn.Sequential | list[nn.Module]):
+    def __init__(self, body: nn.Sequential | list[nn.Module], rebuild: bool = True):
         super().__init__()
+        # Rebuild re-applied norm chains in backward instead of keeping their outputs (rebuild.py):
+        # same gradients, less memory. Off only to compare against.
+        self.rebuild = rebuild
         self.body = body if isinstance(body, nn.Sequential) else nn.Sequential(*body)
         self.plan = ReversiblePlan([("body", self.body)])
         self.state_names: list[str] = [self.plan.segments[0].unit.name, *self.plan.state_names()]
@@ -39,18 +44,26 @@ class RacecarNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
-    def racecar(self, x: torch.Tensor, reduction: str | None = None) -> RacecarOutput:
+    def racecar(
+        self, x: torch.Tensor, reduction: str | None = None, keep_reconstructions: bool = True
+    ) -> RacecarOutput:
         """Forward and reverse pass. With `reduction`, the per-state reconstruction terms are built
         as the reverse pass goes (`output.terms`): autograd then runs each term's backward just in
-        time, which lowers the backward pass's peak memory (ResNet-20: 2.8x -> 1.85x of Std)."""
-        trace = Trace()
+        time, which lowers the backward pass's peak memory (ResNet-20: 2.8x -> 1.85x of Std).
+        `keep_reconstructions=False` (training, which needs only the terms) returns no
+        reconstructions, so each is freed as soon as the reverse pass has used it."""
+        trace = Trace(keep_recons=keep_reconstructions)
         if reduction is not None:
             trace.term_fn = partial(reconstruction_term, reduction=reduction)
         trace.add_state(x)
         logits, start, ctxs = self.plan.forward(x, trace)
-        first = self.plan.reverse(start, trace, ctxs)
-        trace.set_recon(0, first)
-        out = RacecarOutput(logits, trace.states, trace.recons)  # type: ignore[arg-type]
+        if self.rebuild and torch.is_grad_enabled():
+            trace.rebuild = Rebuilder()
+        with trace.rebuild or contextlib.nullcontext():
+            first = self.plan.reverse(start, trace, ctxs)
+            trace.set_recon(0, first)
+        recons = trace.recons if keep_reconstructions else []
+        out = RacecarOutput(logits, trace.states, recons)  # type: ignore[arg-type]
         if reduction is not None:
             out.terms = torch.stack(trace.terms)  # type: ignore[arg-type]
         return out

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
+from racecar_study.core.rebuild import Rebuilder
 from racecar_study.core.rules import ReverseRule, Role, UnsupportedModuleError, rule_for
 
 
@@ -32,6 +34,9 @@ class Trace:
     # that term's backward just in time instead of every term's backward at once.
     term_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     terms: list[torch.Tensor | None] = field(default_factory=list)
+    # When set (and active around the reverse pass), re-applied norm chains are rebuilt in backward.
+    rebuild: Rebuilder | None = None
+    keep_recons: bool = True  # False: a reconstruction is dropped once its term is built
 
     def add_state(self, t: torch.Tensor) -> int:
         self.states.append(t)
@@ -40,7 +45,8 @@ class Trace:
         return len(self.states) - 1
 
     def set_recon(self, slot: int, r: torch.Tensor) -> None:
-        self.recons[slot] = r
+        if self.keep_recons or self.term_fn is None:
+            self.recons[slot] = r
         if self.term_fn is not None:
             self.terms[slot] = self.term_fn(self.states[slot], r)
 
@@ -62,6 +68,12 @@ class _Segment:
     unit: _Op
     post: list[_Op]
     post_pointwise: list[_Op]  # only the ops re-applied in reverse
+
+
+def _reapply_ops(ops: list[_Op], r: torch.Tensor) -> torch.Tensor:
+    for op in ops:
+        r = op.rule.reapply(op.module, r)
+    return r
 
 
 def _flatten(modules: Iterable[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
@@ -168,11 +180,14 @@ class ReversiblePlan:
                 r = op.rule.adjoint(op.module, r, c)
         return r
 
-    def reapply_post(self, m: int, r: torch.Tensor) -> torch.Tensor:
-        """post_m (norms, activations) applied to a reverse tensor."""
-        for op in self.segments[m].post_pointwise:
-            r = op.rule.reapply(op.module, r)
-        return r
+    def reapply_post(self, m: int, r: torch.Tensor, trace: Trace | None = None) -> torch.Tensor:
+        """post_m (norms, activations) applied to a reverse tensor. A chain that starts with a rule
+        that keeps its input anyway (a norm) is rebuilt in backward when `trace.rebuild` is set."""
+        ops = self.segments[m].post_pointwise
+        if trace is not None and trace.rebuild is not None and ops and ops[0].rule.keeps_input:
+            params = [p for op in ops for p in op.module.parameters()]
+            return trace.rebuild.chain(partial(_reapply_ops, ops), r, params)
+        return _reapply_ops(ops, r)
 
     def reverse(self, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
         """Reverse from the output state back to the input; writes d'_2..d'_n into `trace` and
@@ -185,7 +200,7 @@ class ReversiblePlan:
 
     def _reverse_stage(self, m: int, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
         r = self.reverse_segment(m, r, trace, ctxs[m])
-        return self.reapply_post(m - 1, r) if m > 0 else r
+        return self.reapply_post(m - 1, r, trace) if m > 0 else r
 
     def state_names(self) -> list[str]:
         """Names of the states this plan adds, in forward order (each named after its consumer)."""

@@ -32,6 +32,9 @@ class ReverseRule:
     """How one module type runs forward (saving what its adjoint needs) and in reverse."""
 
     role: Role
+    # Pointwise rules only: the backward of `reapply` keeps its input, so the chain of pointwise
+    # modules it starts can be rebuilt from that input instead of keeping its output (rebuild.py).
+    keeps_input: bool = False
 
     def forward(self, module: nn.Module, x: torch.Tensor, ctx: dict[str, Any]) -> torch.Tensor:
         return module(x)
@@ -150,6 +153,7 @@ class BatchNormRule(ReverseRule):
     reference code does) and never touches the running statistics used at inference."""
 
     role = Role.POINTWISE
+    keeps_input = True
 
     def reapply(self, module, x):
         if x.numel() // x.shape[1] < 2:

@@ -20,7 +20,7 @@ class RacecarMethod(Method):
             )
 
     def step(self, net, x, y):
-        out = net.racecar(x, reduction=self.cfg.reduction)
+        out = net.racecar(x, reduction=self.cfg.reduction, keep_reconstructions=False)
         task = self.task_loss(out.logits, y)
         reg, per_layer = weigh_terms(out.terms, self.cfg.lam)
         return StepOutput(task + reg, task, reg, out.logits, per_layer)
