@@ -2,7 +2,8 @@
 
 Repeats in ABBA order (off on, on off, ...) after one untimed warm-up pair, so that drift in the
 machine's load cancels out. "fit" is the training loop with the tracking callback: per-epoch
-metrics handed to the background sender, the last batch sent when training ends. "hooks" is the
+metrics handed to the background sender (a dict copy per epoch; rows are built when sent, at most
+every 5 s, so a 0.3 s fit sends nothing), the last batch sent when training ends. "hooks" is the
 part of "fit" the training thread spent inside the callback (the rest of any difference is the
 sender thread and a local server competing for the CPU). "setup" (child run, params) and "final"
 (pictures, model upload, ending the run; measured on the first 3 repeats, the others just close
@@ -12,8 +13,10 @@ a shared machine), "ratio_of_minima" = the least-disturbed runs.
 
 `--path trainable` measures the same trial through the study trainable's code instead: a SeedGroup
 built from a StudySpec (experiment.build_run, one seed), stepped one epoch at a time, with the
-study's tracking hooks (study/tracking_hooks.py: child run, per-report metrics, the best weights
-kept, flushes at ASHA rungs) on or no hooks at all; `tune.report` itself (Ray) is left out.
+study's tracking hooks (study/tracking_hooks.py: child run, per-report metrics with the report's
+timestamp, the best weights kept; nothing is sent at ASHA rungs, the driver logs what a stopped
+trial held from Tune's result.json, which is not timed here) on or no hooks at all; `tune.report`
+itself (Ray) is left out.
 
     python benchmarks/tracking_overhead.py [--store server|sqlite] [--repeats 21] [--epochs 50] [--threads 1]
         [--path loop|trainable]

@@ -3,13 +3,16 @@
 Two kinds of hooks, both no-op by default:
 - `DriverHook`: lives in the driver process. `on_study_start` returns values handed to every
   trial (e.g. an experiment id created once, to avoid concurrent creation races);
-  `on_trial_finish` sees each finished trial's results row; `on_study_end` the final table;
+  `on_trial_finish` sees each finished trial's results row, plus `result_file`: the trial's
+  reports as Tune logged them on the driver (result.json, one JSON object per report with Tune's
+  own keys added; None or absent when unknown); `on_study_end` the final table;
   `on_study_abort` the error of a launch that failed after `on_study_start` (end what it opened).
   `on_study_start` runs before the study folder is created or Ray starts: raising there (e.g. an
   unreachable tracking server) stops the launch with nothing created.
 - `TrialHook`: pickled into every trial. `on_trial_start` returns values added to every report
   (e.g. {"mlflow_run_id": ...}, which results.parquet then records); `on_report` sees each
-  report and the checkpoint folder when one was written; `on_trial_end` sees the last report of a
+  report and the checkpoint folder when one was written, and may return values added to that
+  report (hooks after it see them too); `on_trial_end` sees the last report of a
   trial that ran to its end, before Tune does (what a finished trial leaves behind goes there).
   A trial stopped by the scheduler ends without notice: close per-trial state from the driver's
   `on_trial_finish`.
@@ -64,7 +67,8 @@ class TrialHook:
     def on_trial_start(self, trial: TrialInfo) -> dict[str, Any]:
         return {}
 
-    def on_report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
+    def on_report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> dict[str, Any] | None:
+        return None
 
     def on_trial_end(self, metrics: dict[str, Any]) -> None: ...
 

@@ -7,7 +7,10 @@ to the `StudySession` the runner attached in this process for this launch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ray import tune
+from ray.tune.result import EXPR_RESULT_FILE
 
 from racecar_study.study.hooks import DriverHook
 from racecar_study.study.layout import StudyPaths
@@ -29,11 +32,12 @@ class StudySession:
         rows = [trial_row(t, self.spec, ending=t is ending) for t in trials]
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
-        for row in rows:
+        for trial, row in zip(trials, rows):
             if row["status"] in ("done", "stopped", "error") and row["trial_id"] not in self._finished:
                 self._finished.add(row["trial_id"])
+                seen = {**row, "result_file": _result_file(trial)}
                 for hook in self.hooks:
-                    hook.on_trial_finish(row)
+                    hook.on_trial_finish(seen)
 
     def setup(self, total: int) -> None:
         self.total = total
@@ -48,6 +52,15 @@ class StudySession:
         self.refresh(trials)
         if self.view:
             self.view.stop(trials)
+
+
+def _result_file(trial) -> str | None:
+    """Tune's per-report log of a trial on the driver (its JSON logger writes it there, whatever
+    the storage; a restored trial gets it back from the storage first)."""
+    try:
+        return str(Path(trial.local_path) / EXPR_RESULT_FILE)
+    except Exception:  # no storage context: a trial Tune never set up
+        return None
 
 
 _ACTIVE: list[StudySession] = []

@@ -13,22 +13,35 @@ Trial: the child run (found again by trial id on resume), the flattened trial co
 every report's numeric metrics (step = epoch), and, once, when the trial runs to its end: the
 best weights seen (by the study metric; those of the first seed, which is the one logged) as an
 MLflow model, with pictures.
+
+Metrics leave a trial in background batches at most every MIN_INTERVAL_S and nothing is sent at
+ASHA rungs (issue 5: requests during training cost it time), so a trial stopped there (or failed)
+may end still holding its last epochs. The driver fills them in: `on_trial_finish` reads the
+trial's reports as Tune logged them (result.json) and logs the steps its run lacks
+(StudyTracking.backfill_trial). Every report carries the timestamp its metrics were logged with
+(TIMESTAMP_KEY), so the driver's rows are the trial's very rows: MLflow's SQL store keeps one of
+two identical rows, so a stale tracker of that trial sending them too (at the next trial of its worker, or the
+worker's exit) leaves one row per step; it also skips the steps the run already has.
 """
 
 from __future__ import annotations
 
-import math
+import json
+import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from racecar_study.study.hooks import DriverHook, StudyHooks, StudyInfo, TrialHook, TrialInfo, register_hooks
 from racecar_study.study.spec import StudySpec
 
 CONTEXT_KEY = "mlflow"
-# Metrics leave the trial in background batches at most this often (a trial stopped by ASHA sends
-# at once at its rungs instead: stop_points; the rest goes out when it ends). More often costs
-# training time on small nets (issue 5: a request is GIL time here and CPU for a local server).
+# Metrics leave the trial in background batches at most this often; the rest goes out when it ends
+# (or, stopped by ASHA, from the driver: on_trial_finish). More often costs training time on small
+# nets (issue 5: a request is GIL time here and CPU for a local server).
 MIN_INTERVAL_S = 5.0
+TIMESTAMP_KEY = "mlflow_timestamp_ms"  # added to every report: the timestamp of its metric rows
 SAMPLE_ROWS = 8
 PARAM_SECTIONS = ("data", "model", "method", "train", "seeds", "metric", "mode")
 _STATUS = {"stopped": "KILLED", "error": "FAILED"}
@@ -58,8 +71,13 @@ class TrackingDriver(DriverHook):
         return {CONTEXT_KEY: {**self.tracking.trial_context(), "min_interval_s": MIN_INTERVAL_S}}
 
     def on_trial_finish(self, row: dict[str, Any]) -> None:
+        if self.tracking is None or not self.tracking.enabled:
+            return
+        epochs = reported_epochs(row.get("result_file"))
+        if epochs:  # a trial that ran to its end has sent them all: one history request finds none missing
+            self.tracking.backfill_trial(row["trial_id"], row.get("mlflow_run_id"), epochs)
         status = _STATUS.get(row["status"])
-        if status and self.tracking is not None:
+        if status:
             self.tracking.end_trial(row["trial_id"], row.get("mlflow_run_id"), status)
 
     def on_study_end(self, table) -> None:
@@ -102,13 +120,12 @@ class TrackingTrial(TrialHook):
     def on_trial_start(self, trial: TrialInfo) -> dict[str, Any]:
         from racecar_study.tracking import trial_callback
 
-        for stale in _LIVE:  # a trial of this worker stopped by ASHA: send what it left
+        for stale in _LIVE:  # a trial of this worker stopped by ASHA: send what it left (not sent yet)
             stale.close("KILLED")
         _LIVE.clear()
         ctx = trial.context.get(CONTEXT_KEY) or {"enabled": False}
         self.run, self.best, self.best_value, self.best_epoch = trial.run, None, None, None
         self.metric, self.mode = trial.spec.metric, trial.spec.mode
-        self.stops = stop_points(trial.spec)
         self.cb = trial_callback(ctx, trial.trial_id, trial.trial_name, trial_params(trial.spec))
         self.active = self.cb.run_id is not None or bool(ctx.get("enabled"))
         _LIVE.append(self.cb)
@@ -116,23 +133,37 @@ class TrackingTrial(TrialHook):
             self.cb.on_fit_start(self.run.trainer)  # resumed: skips the epochs already logged
         return {"mlflow_run_id": self.cb.run_id} if self.cb.run_id else {}
 
-    def on_report(self, metrics: dict[str, Any], checkpoint_dir) -> None:
+    def on_report(self, metrics: dict[str, Any], checkpoint_dir) -> dict[str, Any] | None:
         if not self.active or self.run is None:
-            return
-        numbers = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        self.cb.on_epoch_end(self.run.trainer, numbers)
-        if int(numbers.get("epoch", 0)) in self.stops:
-            # Tune may stop the trial inside this report: send now, not after MIN_INTERVAL_S. Not
-            # waiting keeps tiny epochs fast; the next trial of this worker, or its exit, waits.
-            self.cb.flush(wait=False)
-        value = numbers.get(self.metric)
-        if value is not None and (self.best_value is None or self._better(value)):
-            state = self.run.net.state_dict()
-            self.best = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
-            self.best_value, self.best_epoch = value, int(numbers.get("epoch", 0))
+            return None
+        # Nothing is sent here, even where Tune may stop the trial (an ASHA rung): the driver logs
+        # what a stopped trial still held from the reports, which carry the rows' timestamp.
+        ts = time.time_ns() // 1_000_000
+        epoch = int(metrics.get("epoch", self.run.trainer.epoch))
+        self.cb.log_epoch(epoch, metrics, ts)
+        value = metrics.get(self.metric)
+        if _number(value) and (self.best_value is None or self._better(value)):
+            self._keep_best()
+            self.best_value, self.best_epoch = value, epoch
+        return {TIMESTAMP_KEY: ts}
 
     def _better(self, value: float) -> bool:
         return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def _keep_best(self) -> None:
+        """A CPU copy of the weights, into the buffers of the last one when they fit: fresh ones
+        for every better epoch cost page faults (0.3-0.5 ms for peak_mlp) inside training."""
+        import torch
+
+        state, best = self.run.net.state_dict(), self.best
+        if best is not None and best.keys() == state.keys():
+            fits = all(best[k].shape == v.shape and best[k].dtype == v.dtype for k, v in state.items())
+            if fits:
+                with torch.no_grad():
+                    for k, v in state.items():
+                        best[k].copy_(v)
+                return
+        self.best = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
     def on_trial_end(self, metrics: dict[str, Any]) -> None:
         if not self.active or self.run is None:
@@ -153,15 +184,44 @@ class TrackingTrial(TrialHook):
             _LIVE.remove(self.cb)
 
 
-def stop_points(spec: StudySpec) -> set[int]:
-    """The epochs at which ASHA may stop a trial (its rungs: grace * rf^k below the last epoch)."""
-    if spec.scheduler.kind != "asha":
-        return set()
-    out, t = set(), float(spec.scheduler.grace_period)
-    while t < spec.train.epochs:
-        out.add(math.ceil(t))
-        t *= spec.scheduler.reduction_factor
-    return out
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _not_reported() -> frozenset[str]:
+    """Keys Ray Tune adds to each report (and ours): not the trial's metrics."""
+    from ray.tune import result as r
+
+    tune_keys = {r.DONE, r.TRIAL_ID, r.EXPERIMENT_TAG, r.TIMESTEPS_THIS_ITER, r.EPISODES_THIS_ITER}
+    return frozenset({*r.AUTO_RESULT_KEYS, *r.DEBUG_METRICS, *tune_keys, TIMESTAMP_KEY})
+
+
+def reported_epochs(result_file: str | os.PathLike | None) -> list[tuple[int, int, dict[str, Any]]]:
+    """`(step, timestamp_ms, metrics)` per epoch from a trial's Tune result log (result.json: one
+    JSON object per report): the metrics as the trial's tracker logged them (Tune's own keys left
+    out) with their timestamp (TIMESTAMP_KEY; reports without it: Tune's, in whole seconds). The
+    last report of an epoch counts: a resumed trial repeats the epochs after its checkpoint. A
+    missing file or a line cut short (a killed driver) is skipped."""
+    if not result_file:
+        return []
+    try:
+        lines = Path(result_file).read_text().splitlines()
+    except OSError:
+        return []
+    skip, by_step = _not_reported(), {}
+    for line in lines:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        step = report.get("epoch") if isinstance(report, dict) else None
+        if not _number(step) or int(step) < 1:
+            continue
+        ts = report.get(TIMESTAMP_KEY)
+        if not _number(ts):
+            ts = (report.get("timestamp") or 0) * 1000
+        by_step[int(step)] = (int(step), int(ts), {k: v for k, v in report.items() if k not in skip})
+    return [by_step[k] for k in sorted(by_step)]
 
 
 def trial_params(spec: StudySpec) -> dict[str, Any]:

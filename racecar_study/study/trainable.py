@@ -81,14 +81,14 @@ def train_trial(
             with tempfile.TemporaryDirectory(prefix="racecar-ckpt-") as tmp:
                 group.save(Path(tmp))
                 for hook in hooks:
-                    hook.on_report(metrics, Path(tmp))
+                    metrics.update(hook.on_report(metrics, Path(tmp)) or {})
                 if group.done:
                     for hook in hooks:
                         hook.on_trial_end(metrics)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             for hook in hooks:
-                hook.on_report(metrics, None)
+                metrics.update(hook.on_report(metrics, None) or {})
             tune.report(metrics)
 
 

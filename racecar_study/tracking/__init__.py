@@ -19,18 +19,23 @@ Driver (study.py):
     tracking.end_trial(trial_id, run_id, status): ends a child run its trial could not end (stopped
         by ASHA: KILLED; failed: FAILED); tracking.prune_children(trial_ids) deletes child runs of
         trials the study no longer knows (a trial Ray Tune forgot in a kill), one child per trial.
+    tracking.backfill_trial(trial_id, run_id, epochs): logs the epochs [(step, timestamp_ms,
+        metrics)] its child run lacks (a stopped trial's last ones, from the driver's copy of its
+        reports); the same timestamps as the trial's make a row sent twice stored once.
 
 Trial (trial.py), inside Ray workers on any node:
     cb = trial_callback(ctx, trial_id, trial_name, params, input_example=None)  # a core Callback
         child run found by racecar.trial_id under the parent (resume continues it) or created
         nested (mlflow.parentRunId), named trial_name; params = flattened config; metrics per epoch
-        (step = epoch) sent in background log_batch calls every ctx["log_every"] epochs and at the end.
+        (step = epoch; cb.log_epoch(step, metrics, timestamp_ms) outside a Trainer) handed over every
+        ctx["log_every"] epochs and sent in background log_batch calls at most every
+        ctx["min_interval_s"] (5 s) and at the end.
     cb.run_id (None while the server is unreachable); cb.log_final(net, best_state_dict,
         input_shape, splits_sample_x, step=None, status="FINISHED"): pictures (svd/vectors.png,
         reconstructions.png), the best weights as an MLflow PyTorch model (pickled RacecarNet,
         signature + input example), then ends the run. cb.close(status) ends it without them.
-        cb.flush(timeout) sends what was handed over and waits (before a point where the trial may
-        be stopped without notice, e.g. an ASHA rung).
+        cb.flush(timeout) sends what was handed over and waits. A trial closed as stopped or failed
+        does not send again the steps its run already has.
 
 Studies wire this in through racecar_study/study/tracking_hooks.py (the study wing's hooks seam).
 

@@ -48,6 +48,15 @@ def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None 
     return rows
 
 
+def step_key(metrics: Mapping[str, Any]) -> str | None:
+    """The metric whose history tells which steps a run has logged: the first one `metric_rows`
+    would log (every epoch's rows are logged together)."""
+    for key, value in metrics.items():
+        if key not in NOT_METRICS and not isinstance(value, bool) and isinstance(value, int | float):
+            return key
+    return None
+
+
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

@@ -1,43 +1,65 @@
 """Metric batches sent from a background thread, so that the training loop never waits on the network.
 
-Rows submitted while a request is in flight, or within `min_interval_s` of the last one, are
-coalesced into the next `log_batch` (at most 1000 metrics per request).
+The training thread only hands over epochs, `(step, timestamp_ms, metrics)` with the metrics dict
+as reported: no rows are built and no thread is woken per epoch (issue 5: on a small net each
+microsecond of GIL time in the loop shows). The sender thread wakes on its own every
+`min_interval_s`, builds the rows of everything handed over since (metric_rows: numeric values,
+`epoch` left out) and sends them in `log_batch` requests of at most 1000 metrics. A flush or close
+wakes it at once; with `min_interval_s` <= 0 every hand-over does.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from racecar_study.tracking.link import Link
-from racecar_study.tracking.params import BATCH_METRICS, chunks
+from racecar_study.tracking.params import BATCH_METRICS, chunks, metric_rows
+
+Epoch = tuple[int, int, Mapping[str, Any]]  # (step, timestamp_ms, metrics)
+
+
+def epoch_rows(epochs: list[Epoch]) -> list[list]:
+    """[key, value, timestamp_ms, step] rows of the epochs, in order."""
+    return [row for step, ts, metrics in epochs for row in metric_rows(metrics, step, ts)]
 
 
 class MetricSender:
     def __init__(self, link: Link, run_id: str | None, min_interval_s: float = 5.0):
         self.link, self.run_id, self.min_interval_s = link, run_id, min_interval_s
-        self._pending: list[list] = []
+        self._pending: list[Epoch] = []
         self._cv = threading.Condition()
         self._busy = False
         self._flush = False
         self._closed = False
         self._last_send = time.monotonic()  # first request after min_interval_s, not on epoch 1
-        self._thread: threading.Thread | None = None
+        # Started here, at trial setup, not by the first epoch inside the training loop.
+        self._thread = threading.Thread(target=self._loop, name="racecar-mlflow-sender", daemon=True)
+        self._thread.start()
 
-    def submit(self, rows: list[list]) -> None:
-        if not rows:
+    def submit(self, epochs: list[Epoch]) -> None:
+        if not epochs:
             return
         with self._cv:
-            idle = not self._pending  # otherwise the thread already sleeps until the next send is due
-            self._pending.extend(rows)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="racecar-mlflow-sender", daemon=True)
-                self._thread.start()
-            elif idle:
+            self._pending.extend(epochs)
+            if self.min_interval_s <= 0:
                 self._cv.notify()
 
+    def discard_steps(self, steps: Collection[int]) -> int:
+        """Drop pending epochs whose step is in `steps` (already logged); returns how many."""
+        with self._cv:
+            keep = [e for e in self._pending if e[0] not in steps]
+            dropped, self._pending = len(self._pending) - len(keep), keep
+        return dropped
+
+    def pending(self) -> list[Epoch]:
+        with self._cv:
+            return list(self._pending)
+
     def request_flush(self) -> None:
-        """Send what is pending now, without waiting for it (the end of training)."""
+        """Send what is pending now, without waiting for it."""
         with self._cv:
             if self._pending:
                 self._last_send = float("-inf")
@@ -54,7 +76,7 @@ class MetricSender:
             self._flush = False
             left, self._pending = self._pending, []
         if left:
-            self._spool(left)
+            self._spool(epoch_rows(left))
         return not left
 
     def close(self, timeout: float) -> bool:
@@ -64,20 +86,27 @@ class MetricSender:
             self._cv.notify()
         return done
 
+    def _wait_s(self) -> float | None:
+        """How long the thread sleeps before it looks again (under the lock); None: until notified."""
+        if self.min_interval_s <= 0:
+            return None if not self._pending else 0.0
+        due = self._last_send + self.min_interval_s - time.monotonic()
+        return due if self._pending else self.min_interval_s
+
     def _loop(self) -> None:
         while True:
             with self._cv:
                 while not self._closed:
-                    wait = self._last_send + self.min_interval_s - time.monotonic()
+                    wait = self._wait_s()
                     if self._pending and (self._flush or wait <= 0):
                         break
-                    self._cv.wait(wait if self._pending and wait > 0 else None)
+                    self._cv.wait(wait)
                 if self._closed and not self._pending:
                     return
-                rows, self._pending = self._pending, []
+                epochs, self._pending = self._pending, []
                 self._busy = True
             try:
-                self._send(rows)
+                self._send(epoch_rows(epochs))
             finally:
                 with self._cv:
                     self._busy = False

@@ -9,6 +9,7 @@ from typing import Any
 
 from racecar_study.tracking.errors import TrackingUnavailable
 from racecar_study.tracking.link import Link, is_outage, short_reason
+from racecar_study.tracking.params import chunks
 from racecar_study.tracking.spool import (
     SPOOL_DIRNAME,
     STUDY_SPOOL,
@@ -192,6 +193,46 @@ class StudyTracking:
         self.link.try_call(call)
         return bool(ended)
 
+    def backfill_trial(self, trial_id: str, run_id: str | None, epochs: list) -> int:
+        """Log the epochs of a trial's child run that the run does not have yet: `epochs` are the
+        trial's reports, `(step, timestamp_ms, metrics)`, as its tracker logged them (the same
+        timestamps: MLflow's SQL store keeps a row it already holds once, so the trial sending the
+        same epoch too, even at the same time, is harmless). A trial stopped by the scheduler or
+        failed may never send what it still held; this fills it in from the driver's side. Steps
+        the run has (by the history of one metric) are skipped; what cannot be sent goes to the
+        spool (`racecar-study sync`). Never raises; returns the number of steps logged or spooled."""
+        from racecar_study.tracking.params import BATCH_METRICS, step_key
+        from racecar_study.tracking.sender import epoch_rows
+
+        if not self.enabled or self.link is None or not epochs:
+            return 0
+        run_id = run_id or self.run_ids().get(str(trial_id))
+        key = step_key(epochs[0][2])
+        if not run_id or key is None:  # no run: the trial's own spool holds what it logged
+            return 0
+        link, client, present = self.link, self.link.client, set()
+        link.try_call(lambda: present.update(m.step for m in client.get_metric_history(run_id, key)))
+        missing = [e for e in epochs if e[0] not in present]
+        spool = None
+        for part in chunks(epoch_rows(missing), BATCH_METRICS):
+            record = {"kind": "metrics", "rows": list(part)}
+            if not link.try_call(lambda p=part: client.log_batch(run_id, metrics=_metrics(p))):
+                spool = spool or self._trial_spool(str(trial_id), run_id)
+                spool.write(record)
+        return len(missing)
+
+    def _trial_spool(self, trial_id: str, run_id: str) -> Spool:
+        header = {
+            "tracking_uri": redact_uri(self.tracking_uri),
+            "experiment_id": self.experiment_id,
+            "parent_run_id": self.parent_run_id,
+            "study": self.study,
+            "trial_id": trial_id,
+            "trial_name": trial_id,
+            "run_id": run_id,
+        }
+        return Spool(self.spool_dir, f"backfill-{trial_id}", header)
+
     def prune_children(self, trial_ids) -> list[str]:
         """Delete child runs of trials the study no longer knows (a trial started after Ray Tune's
         last snapshot before a kill gets a new id on resume): a study keeps one child per trial.
@@ -273,3 +314,9 @@ class StudyTracking:
                     f"(re-send with `racecar-study sync {self.study_dir}`)"
                 )
         return lines
+
+
+def _metrics(rows) -> list:
+    from mlflow.entities import Metric
+
+    return [Metric(key=k, value=v, timestamp=ts, step=s) for k, v, ts, s in rows]

@@ -21,7 +21,7 @@ import torch
 
 from racecar_study.core.trainer import Callback, Trainer
 from racecar_study.tracking.link import Link, short_reason
-from racecar_study.tracking.params import BATCH_PARAMS, BATCH_TAGS, chunks, flatten_params, metric_rows
+from racecar_study.tracking.params import BATCH_PARAMS, BATCH_TAGS, chunks, flatten_params, step_key
 from racecar_study.tracking.secrets import scrub
 from racecar_study.tracking.sender import MetricSender
 from racecar_study.tracking.spool import Spool
@@ -30,7 +30,7 @@ from racecar_study.tracking.uris import is_http, redact_uri
 FLUSH_TIMEOUT_S = 20.0
 # The least time between two background metric requests during training: each request costs the
 # training process CPU (and GIL) time, and a server on the same machine more. What is still pending
-# goes out when training ends (log_final/close) or at an explicit flush (ASHA rungs).
+# goes out when training ends (log_final/close) or at an explicit flush.
 MIN_INTERVAL_S = 5.0
 PROBE_TIMEOUT_S = 2.0
 EXAMPLE_ROWS = 2
@@ -41,6 +41,8 @@ class NullTrialTracker(Callback):
     """What `trial_callback` returns when tracking is off: does nothing."""
 
     run_id = None
+
+    def log_epoch(self, *args, **kwargs) -> None: ...
 
     def log_final(self, *args, **kwargs) -> None: ...
 
@@ -72,7 +74,7 @@ class TrialTracker(Callback):
             client = _Broken(e)
         self.link = Link(client, self.spool)
         self.local_errors: list[str] = []
-        self._pending: list[list] = []
+        self._pending: list = []  # epochs not yet handed to the sender (log_every > 1)
         self._skip_upto = 0
         self._resumed_metrics = False
         self._closed = False
@@ -146,10 +148,16 @@ class TrialTracker(Callback):
                 self.link.go_offline(e)
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        step = int(metrics.get("epoch", trainer.epoch))
+        self.log_epoch(int(metrics.get("epoch", trainer.epoch)), metrics)
+
+    def log_epoch(self, step: int, metrics: dict[str, Any], timestamp_ms: int | None = None) -> None:
+        """Hand one epoch's metrics (numeric values; `epoch` is the step) to the background sender.
+        Cheap: a copy of the dict; rows are built when they are sent. `timestamp_ms` (default: now)
+        lets another writer log the very same rows, which MLflow then stores once."""
         if step <= self._skip_upto:
             return
-        self._pending.extend(metric_rows(metrics, step))
+        ts = _now_ms() if timestamp_ms is None else timestamp_ms
+        self._pending.append((step, ts, dict(metrics)))
         if step % self.log_every == 0:
             self.sender.submit(self._pending)
             self._pending = []
@@ -162,9 +170,8 @@ class TrialTracker(Callback):
         self._pending = []
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S, wait: bool = True) -> bool:
-        """Send the metrics handed over so far, now: for a point where the trial may be stopped
-        without notice (an ASHA rung). `wait`: until sent (at most `timeout`, then spool what is
-        left); else the background sender starts at once and training goes on."""
+        """Send the metrics handed over so far, now. `wait`: until sent (at most `timeout`, then
+        spool what is left); else the background sender starts at once and training goes on."""
         if self._closed:
             return True
         self.sender.submit(self._pending)
@@ -223,12 +230,27 @@ class TrialTracker(Callback):
         _OPEN.discard(self)
         self.sender.submit(self._pending)
         self._pending = []
+        if status != "FINISHED":
+            self._drop_logged_steps()
         self.sender.close(FLUSH_TIMEOUT_S)
         record = {"kind": "terminate", "status": status, "end_time": _now_ms()}
         if self.run_id is None:
             self.spool.write(record)
         else:
             self.link.send(record, lambda: self.link.client.set_terminated(self.run_id, status, _now_ms()))
+
+    def _drop_logged_steps(self) -> None:
+        """A trial stopped or failed: the study driver may have logged its last epochs already
+        (from Tune's results, StudyTracking.backfill_trial); do not send those steps again."""
+        pending = self.sender.pending()
+        key = step_key(pending[0][2]) if pending else None
+        if key is None or not self.run_id or not self.link.online:
+            return
+        present: set[int] = set()
+        if self.link.try_call(
+            lambda: present.update(m.step for m in self.link.client.get_metric_history(self.run_id, key))
+        ):
+            self.sender.discard_steps(present)
 
     def gap_report(self) -> list[str]:
         lines = [f"trial {self.trial_name}: {e}" for e in self.local_errors]

@@ -54,7 +54,7 @@ def test_submit_never_waits_for_a_slow_server(tmp_path):
     sender, spool = _sender(tmp_path, client)
     start = time.monotonic()
     for step in range(1, 21):
-        sender.submit([["loss", 1.0 / step, 0, step]])
+        sender.submit([(step, 0, {"loss": 1.0 / step})])
     assert time.monotonic() - start < 0.1
     assert sender.flush(timeout=10)
     steps = sorted(m.step for b in client.batches for m in b)
@@ -62,11 +62,29 @@ def test_submit_never_waits_for_a_slow_server(tmp_path):
     assert spool.written == 0
 
 
+def test_sender_wakes_on_its_own_clock_and_sends_one_batch(tmp_path):
+    """Hand-overs wake no thread: the sender sends when its interval is due, everything at once."""
+    client = _SlowClient()
+    sender, _ = _sender(tmp_path, client, interval=0.4)
+    for step in range(1, 6):
+        sender.submit([(step, 7, {"loss": float(step), "epoch": step, "device": "cpu", "flag": True})])
+    time.sleep(0.1)
+    assert client.batches == []  # not due yet
+    deadline = time.monotonic() + 5
+    while not client.batches and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(client.batches) == 1  # epoch is the step; strings and bools are not metrics
+    assert [(m.key, m.value, m.timestamp, m.step) for m in client.batches[0]] == [
+        ("loss", float(s), 7, s) for s in range(1, 6)
+    ]
+    assert sender.close(timeout=5)
+
+
 def test_dead_server_goes_to_the_spool_once_then_offline(tmp_path):
     client = _SlowClient(fail=True)
     sender, spool = _sender(tmp_path, client)
     for step in range(1, 6):
-        sender.submit([["loss", float(step), 0, step]])
+        sender.submit([(step, 0, {"loss": float(step)})])
         time.sleep(0.02)
     sender.close(timeout=5)
     header, records = read_spool(spool.path)
@@ -79,9 +97,9 @@ def test_dead_server_goes_to_the_spool_once_then_offline(tmp_path):
 
 def test_flush_is_bounded_when_the_server_hangs(tmp_path):
     sender, spool = _sender(tmp_path, _SlowClient(delay=3.0))
-    sender.submit([["loss", 1.0, 0, 1]])
+    sender.submit([(1, 0, {"loss": 1.0})])
     time.sleep(0.1)  # the first batch is in flight
-    sender.submit([["loss", 2.0, 0, 2]])
+    sender.submit([(2, 0, {"loss": 2.0})])
     start = time.monotonic()
     assert sender.flush(timeout=0.3) is False
     assert time.monotonic() - start < 1.0
