@@ -50,6 +50,7 @@ class TrialInfo:
     node_id: str
     hostname: str
     run: Any = None  # the first seed's experiment.Run (net, trainer, splits), restored if resumed
+    checkpoint_dir: Path | None = None  # resumed: the restored checkpoint (during on_trial_start only)
 
 
 class DriverHook:

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from racecar_study.study.best import BestWeights
 from racecar_study.study.hooks import DriverHook, StudyHooks, StudyInfo, TrialHook, TrialInfo, register_hooks
 from racecar_study.study.spec import StudySpec
 
@@ -124,8 +125,9 @@ class TrackingTrial(TrialHook):
             stale.close("KILLED")
         _LIVE.clear()
         ctx = trial.context.get(CONTEXT_KEY) or {"enabled": False}
-        self.run, self.best, self.best_value, self.best_epoch = trial.run, None, None, None
-        self.metric, self.mode = trial.spec.metric, trial.spec.mode
+        self.run, self.metric = trial.run, trial.spec.metric
+        self.best = BestWeights(trial.spec.mode)
+        self.best.load(trial.checkpoint_dir)  # resumed: the best weights seen before the restart
         self.cb = trial_callback(ctx, trial.trial_id, trial.trial_name, trial_params(trial.spec))
         self.active = self.cb.run_id is not None or bool(ctx.get("enabled"))
         _LIVE.append(self.cb)
@@ -141,29 +143,10 @@ class TrackingTrial(TrialHook):
         ts = time.time_ns() // 1_000_000
         epoch = int(metrics.get("epoch", self.run.trainer.epoch))
         self.cb.log_epoch(epoch, metrics, ts)
-        value = metrics.get(self.metric)
-        if _number(value) and (self.best_value is None or self._better(value)):
-            self._keep_best()
-            self.best_value, self.best_epoch = value, epoch
+        self.best.offer(metrics.get(self.metric), epoch, self.run.net)
+        if checkpoint_dir is not None:
+            self.best.save(checkpoint_dir)
         return {TIMESTAMP_KEY: ts}
-
-    def _better(self, value: float) -> bool:
-        return value > self.best_value if self.mode == "max" else value < self.best_value
-
-    def _keep_best(self) -> None:
-        """A CPU copy of the weights, into the buffers of the last one when they fit: fresh ones
-        for every better epoch cost page faults (0.3-0.5 ms for peak_mlp) inside training."""
-        import torch
-
-        state, best = self.run.net.state_dict(), self.best
-        if best is not None and best.keys() == state.keys():
-            fits = all(best[k].shape == v.shape and best[k].dtype == v.dtype for k, v in state.items())
-            if fits:
-                with torch.no_grad():
-                    for k, v in state.items():
-                        best[k].copy_(v)
-                return
-        self.best = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
     def on_trial_end(self, metrics: dict[str, Any]) -> None:
         if not self.active or self.run is None:
@@ -171,13 +154,12 @@ class TrackingTrial(TrialHook):
             return
         splits = self.run.splits
         self.cb.on_fit_end(self.run.trainer)
-        # A resumed trial whose best epoch came before the restart logs its last weights instead.
         self.cb.log_final(
             self.run.net,
-            self.best,
+            self.best.state,
             tuple(splits.input_shape),
             splits.x_train[:SAMPLE_ROWS],
-            step=self.best_epoch,
+            step=self.best.epoch,
             status="FINISHED",
         )
         if self.cb in _LIVE:

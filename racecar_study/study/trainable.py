@@ -8,6 +8,7 @@ study that searches over `data.*` options loads data in each trial instead. The 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import tempfile
 from pathlib import Path
@@ -51,27 +52,27 @@ def train_trial(
     runs = [build_run(trial_spec, s, splits=_splits(trial_spec, s, data_refs)) for s in trial_spec.seeds]
     group = SeedGroup(runs, spec.metric)
     restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as folder:
-            group.load(Path(folder))
-
     place = {**_place(), "device": str(runs[0].trainer.device)}
     ctx = tune.get_context()
-    info = TrialInfo(
-        trial_id=ctx.get_trial_id(),
-        trial_name=ctx.get_trial_name(),
-        spec=trial_spec,
-        overrides=overrides,
-        context=dict(context or {}),
-        resumed=restored is not None,
-        node_id=place["node_id"],
-        hostname=place["hostname"],
-        run=runs[0],
-    )
     hooks = list(trial_hooks or [])
     extra: dict[str, Any] = {}
-    for hook in hooks:
-        extra.update(hook.on_trial_start(info))
+    with restored.as_directory() if restored is not None else contextlib.nullcontext() as folder:
+        if folder is not None:
+            group.load(Path(folder))
+        info = TrialInfo(
+            trial_id=ctx.get_trial_id(),
+            trial_name=ctx.get_trial_name(),
+            spec=trial_spec,
+            overrides=overrides,
+            context=dict(context or {}),
+            resumed=restored is not None,
+            node_id=place["node_id"],
+            hostname=place["hostname"],
+            run=runs[0],
+            checkpoint_dir=None if folder is None else Path(folder),
+        )
+        for hook in hooks:
+            extra.update(hook.on_trial_start(info))
 
     every = spec.checkpoint.every
     while not group.done:
