@@ -37,7 +37,7 @@ TUNE_ENV = {
     # Tune snapshots its experiment state (trial states, searcher) at most this often; a study
     # killed between snapshots re-runs at most the last second of work on resume.
     "TUNE_GLOBAL_CHECKPOINT_S": "1",
-    # Snapshots forced by CheckpointConfig(num_to_keep) are what resume relies on: no warning.
+    # No warning when a snapshot is slow to sync: resume relies on them.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     # The progress view replaces Tune's console output; the legacy engine at verbose=0 is silent.
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -139,7 +139,9 @@ def _configs(spec: StudySpec, paths: StudyPaths, search):
         callbacks=[StudyEvents()],
         # A lost node costs one retry from the trial's last checkpoint; a bug fails twice, not forever.
         failure_config=tune.FailureConfig(max_failures=1),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
+        # Tune keeps every checkpoint; the session deletes surplus ones once resume can't need
+        # them (pruning.py): Tune's num_to_keep could delete the one its saved state points at.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         verbose=0,
     )
     return tune_config, run_config
@@ -154,6 +156,7 @@ def _fit(tuner, spec: StudySpec, paths: StudyPaths, opts: LaunchOptions, hooks: 
         tuner.fit()
     finally:
         detach()
+    session.prune_ended()  # Tune has saved its final state: ended trials keep spec.checkpoint.keep
     if session.table is None:
         raise LaunchError(f"{paths.folder}: the study ended before any trial was created")
     for hook in hooks.driver:

@@ -28,7 +28,8 @@ class SearchPlan:
 def _optuna(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan:
     import optuna
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+
+    from racecar_study.study.optuna_search import StudyOptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is the view's job
     n = min(spec.search.num_samples, limit or spec.search.num_samples)
@@ -36,7 +37,7 @@ def _optuna(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan
     # budget (at least 3) leaves TPE something to do.
     startup = max(3, min(10, n // 3))
     sampler = optuna.samplers.TPESampler(seed=spec.search.seed, n_startup_trials=startup)
-    searcher = OptunaSearch(
+    searcher = StudyOptunaSearch(
         space=OptunaSpace(spec.search.space),
         metric=spec.metric,
         mode=spec.mode,

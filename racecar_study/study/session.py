@@ -15,6 +15,7 @@ from ray.tune.result import EXPR_RESULT_FILE
 from racecar_study.study.hooks import DriverHook
 from racecar_study.study.layout import StudyPaths
 from racecar_study.study.progress import ProgressView
+from racecar_study.study.pruning import CheckpointPruner
 from racecar_study.study.results import to_table, trial_row, write_results
 from racecar_study.study.spec import StudySpec
 
@@ -27,12 +28,16 @@ class StudySession:
         self.table = None
         self.total = 0  # trials the study will have, created or not
         self._finished: set[str] = set()
+        self._ended: set[str] = set()  # done or stopped (Tune's saved state may lag behind)
+        self.pruner = CheckpointPruner(spec.checkpoint.keep)
 
     def refresh(self, trials, ending=None) -> None:
         rows = [trial_row(t, self.spec, ending=t is ending) for t in trials]
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
         for trial, row in zip(trials, rows):
+            if row["status"] in ("done", "stopped"):
+                self._ended.add(row["trial_id"])
             if row["status"] in ("done", "stopped", "error") and row["trial_id"] not in self._finished:
                 self._finished.add(row["trial_id"])
                 seen = {**row, "result_file": _result_file(trial)}
@@ -47,6 +52,16 @@ class StudySession:
     def update(self, trials, force: bool = False) -> None:
         if self.view:
             self.view.update(trials, force)
+
+    def checkpointed(self, trial, checkpoint) -> None:
+        self.pruner.add(trial.trial_id, checkpoint)
+
+    def prune(self) -> None:
+        self.pruner.prune()
+
+    def prune_ended(self) -> None:
+        """Once Tune has written its final state: a trial that ended keeps `keep` checkpoints."""
+        self.pruner.prune(ended=self._ended)
 
     def finish(self, trials) -> None:
         self.refresh(trials)
@@ -97,6 +112,10 @@ class StudyEvents(tune.Callback):
             s.refresh(trials, ending=trial)
             s.update(trials, force=True)
 
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        if s := self._session():
+            s.checkpointed(trial, checkpoint)
+
     def on_trial_error(self, iteration, trials, trial, **info):
         if s := self._session():
             s.refresh(trials)
@@ -105,6 +124,7 @@ class StudyEvents(tune.Callback):
     def on_step_end(self, iteration, trials, **info):
         if s := self._session():
             s.update(trials)
+            s.prune()
 
     def on_experiment_end(self, trials, **info):
         if s := self._session():

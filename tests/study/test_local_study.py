@@ -78,6 +78,8 @@ def test_local_study_end_to_end(workdir, capsys, monkeypatch):
         assert r["best_metric"] >= r["final_metric"] - 1e-12 and r["wall_time_s"] > 0
         assert r["node_id"] and r["hostname"] and r["device"] == "cpu"
         assert Path(r["checkpoint_path"]).is_dir()
+        # every epoch checkpointed, spec.checkpoint.keep (2 by default) left once the trial ended
+        assert len(list(Path(r["checkpoint_path"]).parent.glob("checkpoint_*"))) == min(2, r["epochs"])
         assert (r["config.method.lam"] is None) == (r["config.method.name"] != "rr")
 
     study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{folder / 'optuna.db'}")
