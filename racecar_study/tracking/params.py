@@ -40,21 +40,29 @@ def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
 def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None = None) -> list[list]:
     """[key, value, timestamp_ms, step] rows of the numeric metrics (JSON-able, for the spool too)."""
     ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-    rows = []
-    for key, value in metrics.items():
-        if key in NOT_METRICS or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        rows.append([key, float(value), ts, int(step)])
-    return rows
+    return [[key, float(value), ts, int(step)] for key, value in metrics.items() if _is_metric(key, value)]
+
+
+def _is_metric(key: str, value: Any) -> bool:
+    return key not in NOT_METRICS and not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def metric_entities(rows: Sequence[Sequence]) -> list:
+    """MLflow Metric entities of [key, value, timestamp_ms, step] rows (for log_batch)."""
+    from mlflow.entities import Metric
+
+    return [Metric(key=k, value=v, timestamp=ts, step=s) for k, v, ts, s in rows]
+
+
+def logged_steps(client, run_id: str, key: str) -> set[int]:
+    """The steps a run has logged, by the history of one metric (an epoch's rows go together)."""
+    return {m.step for m in client.get_metric_history(run_id, key)}
 
 
 def step_key(metrics: Mapping[str, Any]) -> str | None:
     """The metric whose history tells which steps a run has logged: the first one `metric_rows`
     would log (every epoch's rows are logged together)."""
-    for key, value in metrics.items():
-        if key not in NOT_METRICS and not isinstance(value, bool) and isinstance(value, int | float):
-            return key
-    return None
+    return next((key for key, value in metrics.items() if _is_metric(key, value)), None)
 
 
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:

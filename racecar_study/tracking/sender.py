@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from racecar_study.tracking.link import Link
-from racecar_study.tracking.params import BATCH_METRICS, chunks, metric_rows
+from racecar_study.tracking.params import BATCH_METRICS, chunks, metric_entities, metric_rows
 
 Epoch = tuple[int, int, Mapping[str, Any]]  # (step, timestamp_ms, metrics)
 
@@ -114,14 +114,12 @@ class MetricSender:
                     self._cv.notify_all()
 
     def _send(self, rows: list[list]) -> None:
-        from mlflow.entities import Metric
-
         for part in chunks(rows, BATCH_METRICS):
             record = {"kind": "metrics", "rows": list(part)}
             if self.run_id is None:
                 self.link.spool.write(record)
                 continue
-            metrics = [Metric(key=k, value=v, timestamp=ts, step=s) for k, v, ts, s in part]
+            metrics = metric_entities(part)
             self.link.send(record, lambda m=metrics: self.link.client.log_batch(self.run_id, metrics=m))
 
     def _spool(self, rows: list[list]) -> None:

@@ -201,7 +201,7 @@ class StudyTracking:
         failed may never send what it still held; this fills it in from the driver's side. Steps
         the run has (by the history of one metric) are skipped; what cannot be sent goes to the
         spool (`racecar-study sync`). Never raises; returns the number of steps logged or spooled."""
-        from racecar_study.tracking.params import BATCH_METRICS, step_key
+        from racecar_study.tracking.params import BATCH_METRICS, logged_steps, metric_entities, step_key
         from racecar_study.tracking.sender import epoch_rows
 
         if not self.enabled or self.link is None or not epochs:
@@ -211,12 +211,12 @@ class StudyTracking:
         if not run_id or key is None:  # no run: the trial's own spool holds what it logged
             return 0
         link, client, present = self.link, self.link.client, set()
-        link.try_call(lambda: present.update(m.step for m in client.get_metric_history(run_id, key)))
+        link.try_call(lambda: present.update(logged_steps(client, run_id, key)))
         missing = [e for e in epochs if e[0] not in present]
         spool = None
         for part in chunks(epoch_rows(missing), BATCH_METRICS):
             record = {"kind": "metrics", "rows": list(part)}
-            if not link.try_call(lambda p=part: client.log_batch(run_id, metrics=_metrics(p))):
+            if not link.try_call(lambda p=part: client.log_batch(run_id, metrics=metric_entities(p))):
                 spool = spool or self._trial_spool(str(trial_id), run_id)
                 spool.write(record)
         return len(missing)
@@ -314,9 +314,3 @@ class StudyTracking:
                     f"(re-send with `racecar-study sync {self.study_dir}`)"
                 )
         return lines
-
-
-def _metrics(rows) -> list:
-    from mlflow.entities import Metric
-
-    return [Metric(key=k, value=v, timestamp=ts, step=s) for k, v, ts, s in rows]

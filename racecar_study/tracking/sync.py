@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from racecar_study.tracking.link import short_reason
-from racecar_study.tracking.params import BATCH_METRICS, BATCH_PARAMS, BATCH_TAGS, chunks
+from racecar_study.tracking.params import BATCH_METRICS, BATCH_PARAMS, BATCH_TAGS, chunks, metric_entities
 from racecar_study.tracking.spool import SPOOL_DIRNAME, STUDY_SPOOL, pending_files, read_spool, rewrite_spool
 
 
@@ -80,12 +80,12 @@ class _Replay:
         self.run_id = run.info.run_id
 
     def apply(self, r: dict[str, Any]) -> None:
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Param, RunTag
 
         kind, c, run = r["kind"], self.client, self.run_id
         if kind == "metrics":
             for part in chunks(r["rows"], BATCH_METRICS):
-                c.log_batch(run, metrics=[Metric(k, v, ts, s) for k, v, ts, s in part])
+                c.log_batch(run, metrics=metric_entities(part))
         elif kind == "params":
             old = c.get_run(run).data.params
             new = [Param(k, v) for k, v in r["params"].items() if k not in old]

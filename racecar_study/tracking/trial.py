@@ -21,7 +21,14 @@ import torch
 
 from racecar_study.core.trainer import Callback, Trainer
 from racecar_study.tracking.link import Link, short_reason
-from racecar_study.tracking.params import BATCH_PARAMS, BATCH_TAGS, chunks, flatten_params, step_key
+from racecar_study.tracking.params import (
+    BATCH_PARAMS,
+    BATCH_TAGS,
+    chunks,
+    flatten_params,
+    logged_steps,
+    step_key,
+)
 from racecar_study.tracking.secrets import scrub
 from racecar_study.tracking.sender import MetricSender
 from racecar_study.tracking.spool import Spool
@@ -142,8 +149,7 @@ class TrialTracker(Callback):
         if trainer.epoch > 0 and self._resumed_metrics and self.run_id and self.link.online:
             # Resumed from a checkpoint: epochs up to the last one logged are replayed exactly; skip them.
             try:
-                history = self.link.client.get_metric_history(self.run_id, "train_loss")
-                self._skip_upto = max((m.step for m in history), default=0)
+                self._skip_upto = max(logged_steps(self.link.client, self.run_id, "train_loss"), default=0)
             except Exception as e:
                 self.link.go_offline(e)
 
@@ -247,9 +253,7 @@ class TrialTracker(Callback):
         if key is None or not self.run_id or not self.link.online:
             return
         present: set[int] = set()
-        if self.link.try_call(
-            lambda: present.update(m.step for m in self.link.client.get_metric_history(self.run_id, key))
-        ):
+        if self.link.try_call(lambda: present.update(logged_steps(self.link.client, self.run_id, key))):
             self.sender.discard_steps(present)
 
     def gap_report(self) -> list[str]:
