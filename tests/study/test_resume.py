@@ -2,11 +2,6 @@
 trials that had finished before the kill are not trained again."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -26,43 +21,18 @@ STUDY = spec_dict(
 )
 
 
-def _finished(results: Path) -> set[str]:
-    try:
-        rows = pq.read_table(results).to_pylist()
-    except (OSError, ValueError):  # not written yet
-        return set()
-    return {r["trial_id"] for r in rows if r["status"] in ("done", "stopped")}
-
-
 def _reports(trial_dir: Path) -> tuple[str, list[int]]:
     """(trial id, the epoch of every report it ever made, across the kill and the resume)."""
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
     return rows[0]["trial_id"], [r["epoch"] for r in rows]
 
 
-def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys):
+def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys, killed_driver):
     spec = write_spec(workdir, STUDY)
     folder = workdir / "runs" / "resume"
-    log = (workdir / "driver.log").open("w")
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "racecar_study.cli", "run", str(spec), "--plain"],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 150
-        while len(before := _finished(folder / "results.parquet")) < 2:
-            assert driver.poll() is None, (workdir / "driver.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no two trials finished in time"
-            time.sleep(0.2)
-        time.sleep(1.5)  # Tune snapshots its state every second (runner.TUNE_ENV)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
-        driver.wait()
-        log.close()
-    assert len(_finished(folder / "results.parquet")) < NUM_SAMPLES, "the study ended before the kill"
+    results = folder / "results.parquet"
+    before = killed_driver.run(["run", str(spec), "--plain"], workdir, results, workdir / "driver.log")
+    assert len(killed_driver.finished(results)) < NUM_SAMPLES, "the study ended before the kill"
 
     rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
     assert rc == 0, err

@@ -5,12 +5,7 @@ metric step logged twice, results.parquet points at those children and the best 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
@@ -39,47 +34,22 @@ SPEC = {
 METRICS = ("train_loss", "val_acc", "lr")
 
 
-def _finished(results: Path) -> set[str]:
-    try:
-        rows = pq.read_table(results).to_pylist()
-    except (OSError, ValueError):  # not written yet
-        return set()
-    return {r["trial_id"] for r in rows if r["status"] in ("done", "stopped")}
-
-
 def _runs(client, experiment_id: str, role: str):
     from racecar_study.tracking.runs import search_all
 
     return search_all(client, [experiment_id], f"tags.`racecar.role` = '{role}'")
 
 
-def test_killed_tracked_study_resumes_into_the_same_runs(mlflow_server, tmp_path, capsys):
+def test_killed_tracked_study_resumes_into_the_same_runs(mlflow_server, tmp_path, capsys, killed_driver):
     from mlflow import MlflowClient
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(SPEC, sort_keys=False))
     folder = tmp_path / "runs" / NAME
-    log_path = tmp_path / "driver.log"
-    with log_path.open("w") as log:
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "racecar_study.cli", "run", str(spec), "--plain"]
-            + ["--tracking-uri", mlflow_server.url],
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while len(_finished(folder / "results.parquet")) < 2:
-                assert driver.poll() is None, log_path.read_text()[-3000:]
-                assert time.monotonic() < deadline, "no two trials finished in time"
-                time.sleep(0.1)
-            time.sleep(1.5)  # Tune snapshots its state every second; the third trial is training
-        finally:
-            os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
-            driver.wait()
-    assert len(_finished(folder / "results.parquet")) < TRIALS, "the study ended before the kill"
+    args = ["run", str(spec), "--plain", "--tracking-uri", mlflow_server.url]
+    results = folder / "results.parquet"
+    killed_driver.run(args, tmp_path, results, tmp_path / "driver.log", timeout=60)  # the third trains
+    assert len(killed_driver.finished(results)) < TRIALS, "the study ended before the kill"
 
     old = os.getcwd()
     os.chdir(tmp_path)
