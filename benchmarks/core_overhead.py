@@ -15,6 +15,7 @@ import time
 import torch
 
 from racecar_study.core import MethodConfig, build_method
+from racecar_study.core.allocator import retain_freed_memory
 from racecar_study.models import build_model
 
 MODELS = {
@@ -98,7 +99,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="leave glibc's thresholds as they are (the Trainer retains freed memory by default)",
+    )
     args = ap.parse_args()
+    if not args.release_memory:
+        retain_freed_memory()  # as the Trainer does (TrainConfig.retain_cpu_memory)
     for name in args.models:
         steps = args.steps if not name.startswith("resnet") else max(5, args.steps // 3)
         print(json.dumps(measure(name, MODELS[name], steps, args.warmup)), flush=True)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from racecar_study.core.allocator import retain_freed_memory
 from racecar_study.core.methods import Method
 from racecar_study.core.net import RacecarNet
 from racecar_study.core.optim import build_optimizer, build_scheduler
@@ -34,6 +35,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast; the racecar loss stays float32)
     probe_size: int = 256  # validation samples used for per-layer reconstruction errors
+    # Keep freed CPU memory for the next step instead of returning it to the OS (glibc; for the
+    # whole process, once set): RR steps otherwise page-fault their activations back in (allocator.py).
+    retain_cpu_memory: bool = True
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,6 +71,8 @@ class Trainer:
         if self.cfg.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be one of {PRECISIONS}, got {self.cfg.precision!r}")
         self.device = resolve_device(self.cfg.device)
+        if self.cfg.retain_cpu_memory:
+            retain_freed_memory()
         self.net.to(self.device)
         self.method.validate(self.net)
         self.optimizer = build_optimizer(self.net.parameters(), self.cfg)

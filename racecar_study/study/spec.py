@@ -93,6 +93,7 @@ class TrainSpec(_Strict):
     device: str = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     probe_size: int = Field(256, ge=0)
+    retain_cpu_memory: bool = True  # keep freed CPU memory between steps (core/allocator.py)
 
     def to_config(self, seed: int = 0) -> TrainConfig:
         return TrainConfig(**self.model_dump(), seed=seed)
