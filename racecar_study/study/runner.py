@@ -7,17 +7,20 @@ progress view; trials get the data through the object store.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from racecar_study.study import (
     cluster,
     tracking_hooks,  # noqa: F401 (registers MLflow tracking for every study)
+    tune_state,
 )
 from racecar_study.study.errors import LaunchError
 from racecar_study.study.hooks import StudyHooks, StudyInfo, hooks_for
@@ -32,6 +35,8 @@ from racecar_study.study.progress import ProgressView
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
+
+_log = logging.getLogger(__name__)
 
 TUNE_ENV = {
     # Tune snapshots its experiment state (trial states, searcher) at most this often; a study
@@ -266,6 +271,9 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
         _check_cluster(spec, None)
     if not tune.Tuner.can_restore(paths.tune_path):
         raise LaunchError(f"{folder}: no Ray Tune experiment state at {paths.tune_path} to resume")
+    if Path(paths.tune_path).is_dir():  # a folder; an object store gets whole objects
+        for name in tune_state.mend(Path(paths.tune_path)):
+            _log.warning("resume: %s was cut short by the kill; restored Tune's staging copy", name)
     tables = _load_tables(spec)
     hooks, context = _start_hooks(spec, paths, opts, resumed=True)
     with _attached(spec, opts, hooks):
