@@ -103,17 +103,18 @@ def mend(tune_dir: Path, ray_temp: Path | None = None) -> list[str]:
     broken = [f for f in newest(tune_dir).values() if not intact(f)]
     if not broken:
         return []
-    sessions = {_session(f.name) for f in broken}
-    mended = []
-    for session in sorted(sessions):
-        staged = _staged(tune_dir, session, ray_temp or _default_ray_temp())
-        if staged is None:
+    sessions = sorted({_session(f.name) for f in broken})
+    staged = {s: _staged(tune_dir, s, ray_temp or _default_ray_temp()) for s in sessions}
+    for session, files in staged.items():  # every copy found before anything is replaced
+        if files is None:
             names = ", ".join(f.name for f in broken if _session(f.name) == session)
             raise LaunchError(
                 f"{tune_dir.parent}: Tune's saved state {names} was cut short when the driver was "
                 "killed, and Ray's staging copy of it is not on this machine; nothing was changed"
             )
-        for src in staged:
+    mended = []
+    for files in staged.values():
+        for src in files:
             _replace(src, tune_dir / src.name)
             mended.append(src.name)
     return mended
