@@ -20,14 +20,14 @@ opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 method = build_method(MethodConfig("rr", lam=1e-6, reduction="sum"))
 x, y = torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,))
 faults = []
-for _ in range(6):
+for _ in range(8):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     out = method.step(net, x, y)
     opt.zero_grad(set_to_none=True)
     out.loss.backward()
     opt.step()
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(json.dumps({"retained": retained, "faults": sum(faults[2:])}))
+print(json.dumps({"retained": retained, "faults": sorted(faults[3:])[2]}))  # median of the last 5
 """
 
 
@@ -41,6 +41,8 @@ def test_retained_memory_stops_rr_steps_page_faulting():
     default, retained = _faults("default"), _faults("retain")
     if not retained["retained"]:
         pytest.skip("this C library has no mallopt (not glibc)")
-    # measured over 4 ResNet-20 RR steps: 17,000-100,000 faults by default, under 2,000 retained
-    assert default["faults"] > 5_000, default
-    assert retained["faults"] < default["faults"] / 4, (default, retained)
+    if default["faults"] < 500:
+        pytest.skip(f"this glibc keeps RR activations by itself ({default['faults']} faults per step)")
+    # Median minor faults per ResNet-20 RR step, steps 4-8 (the heap still grows before that):
+    # measured 1,500-28,000 by default, 0-2 retained.
+    assert retained["faults"] <= 100, (default, retained)
