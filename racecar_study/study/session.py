@@ -28,7 +28,6 @@ class StudySession:
         self.table = None
         self.total = 0  # trials the study will have, created or not
         self._finished: set[str] = set()
-        self._ended: set[str] = set()  # done or stopped (Tune's saved state may lag behind)
         self.pruner = CheckpointPruner(spec.checkpoint.keep)
 
     def refresh(self, trials, ending=None) -> None:
@@ -36,8 +35,6 @@ class StudySession:
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
         for trial, row in zip(trials, rows):
-            if row["status"] in ("done", "stopped"):
-                self._ended.add(row["trial_id"])
             if row["status"] in ("done", "stopped", "error") and row["trial_id"] not in self._finished:
                 self._finished.add(row["trial_id"])
                 seen = {**row, "result_file": _result_file(trial)}
@@ -61,7 +58,9 @@ class StudySession:
 
     def prune_ended(self) -> None:
         """Once Tune has written its final state: a trial that ended keeps `keep` checkpoints."""
-        self.pruner.prune(ended=self._ended)
+        if self.table is not None:
+            rows = zip(self.table.column("trial_id").to_pylist(), self.table.column("status").to_pylist())
+            self.pruner.prune(ended={trial_id for trial_id, status in rows if status in ("done", "stopped")})
 
     def finish(self, trials) -> None:
         self.refresh(trials)

@@ -54,13 +54,13 @@ def intact(path: Path) -> bool:
     return data.endswith(b".")
 
 
-def newest(tune_dir: Path) -> dict[str, Path]:
+def newest(tune_dir: Path) -> list[Path]:
     """The file of each kind that Tune restores from: the newest by name."""
-    found = {}
+    found = []
     for prefix in PREFIXES:
         files = sorted(tune_dir.glob(f"{prefix}*"))
         if files:
-            found[prefix] = files[-1]
+            found.append(files[-1])
     return found
 
 
@@ -74,16 +74,15 @@ def _session(name: str) -> str:
 
 def _staged(tune_dir: Path, session: str, ray_temp: Path) -> list[Path] | None:
     """Tune's staging copies of every file of one session's state in this study, all whole, or None."""
-    names = [
-        f.name for f in tune_dir.iterdir() if f.name.startswith(PREFIXES) and _session(f.name) == session
-    ]
+    entries = list(tune_dir.iterdir())
+    names = [f.name for f in entries if f.name.startswith(PREFIXES) and _session(f.name) == session]
+    trials = {p.name for p in entries if p.is_dir()}
     pattern = f"session_*/artifacts/*/{tune_dir.name}/driver_artifacts/experiment_state-{session}.json"
-    trials = {p.name for p in tune_dir.iterdir() if p.is_dir()}
     for state in sorted(ray_temp.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True):
         # Every study's experiment folder is called `tune`; this study's staging folder is the one
         # whose trial folders (random ids) are this study's.
         staged_trials = {p.name for p in state.parent.iterdir() if p.is_dir()}
-        if not intact(state) or not staged_trials or not staged_trials <= trials:
+        if not staged_trials or not staged_trials <= trials:
             continue
         files = [state.parent / name for name in names]
         if all(f.is_file() and intact(f) for f in files):
@@ -100,7 +99,7 @@ def _replace(src: Path, dest: Path) -> None:
 def mend(tune_dir: Path, ray_temp: Path | None = None) -> list[str]:
     """Make the state Tune will restore from whole. Returns the names of the files replaced;
     raises LaunchError when a file is broken and no whole staging copy is on this machine."""
-    broken = [f for f in newest(tune_dir).values() if not intact(f)]
+    broken = [f for f in newest(tune_dir) if not intact(f)]
     if not broken:
         return []
     sessions = sorted({_session(f.name) for f in broken})
