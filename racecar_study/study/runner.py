@@ -33,7 +33,7 @@ from racecar_study.study.layout import (
 )
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
-from racecar_study.study.session import StudyEvents, StudySession, attach, detach
+from racecar_study.study.session import RestoreFailure, StudyEvents, StudySession, attach, detach
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
 
 _log = logging.getLogger(__name__)
@@ -152,13 +152,16 @@ def _configs(spec: StudySpec, paths: StudyPaths, search):
     return tune_config, run_config
 
 
-def _fit(tuner, spec: StudySpec, paths: StudyPaths, opts: LaunchOptions, hooks: StudyHooks) -> Outcome:
+def _fit(
+    tuner, spec: StudySpec, paths: StudyPaths, opts: LaunchOptions, hooks: StudyHooks, restoring=(0, None)
+) -> Outcome:
     view = opts.view_factory(spec) if opts.view_factory else None
-    session = StudySession(spec, paths, view, hooks.driver)
+    session = StudySession(spec, paths, view, hooks.driver, restoring)
     attach(session)
     start = time.perf_counter()
     try:
-        tuner.fit()
+        with RestoreFailure(session):
+            tuner.fit()
     finally:
         detach()
     session.prune_ended()  # Tune has saved its final state: ended trials keep spec.checkpoint.keep
@@ -274,6 +277,9 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
     if Path(paths.tune_path).is_dir():  # a folder; an object store gets whole objects
         for name in tune_state.mend(Path(paths.tune_path)):
             _log.warning("resume: %s was cut short by the kill; restored Tune's staging copy", name)
+        restoring = tune_state.saved_trials(Path(paths.tune_path))
+    else:
+        restoring = (0, None)
     tables = _load_tables(spec)
     hooks, context = _start_hooks(spec, paths, opts, resumed=True)
     with _attached(spec, opts, hooks):
@@ -284,4 +290,4 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
             resume_unfinished=True,
             param_space=param_space(spec),  # the searcher and num_samples come from the saved state
         )
-        return _fit(tuner, spec, paths, opts, hooks)
+        return _fit(tuner, spec, paths, opts, hooks, restoring)

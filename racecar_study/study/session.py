@@ -7,11 +7,13 @@ to the `StudySession` the runner attached in this process for this launch.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ray import tune
 from ray.tune.result import EXPR_RESULT_FILE
 
+from racecar_study.study.errors import LaunchError
 from racecar_study.study.hooks import DriverHook
 from racecar_study.study.layout import StudyPaths
 from racecar_study.study.progress import ProgressView
@@ -22,15 +24,42 @@ from racecar_study.study.spec import StudySpec
 
 class StudySession:
     def __init__(
-        self, spec: StudySpec, paths: StudyPaths, view: ProgressView | None, hooks: list[DriverHook] = ()
+        self,
+        spec: StudySpec,
+        paths: StudyPaths,
+        view: ProgressView | None,
+        hooks: list[DriverHook] = (),
+        restoring: tuple[int, str | None] = (0, None),
     ):
         self.spec, self.paths, self.view, self.hooks = spec, paths, view, list(hooks)
+        # A resume: how many trials Tune's saved state lists, and its file (tune_state.saved_trials)
+        self.restoring = restoring
+        self.restore_error: str | None = None  # why Tune could not restore, from its log
+        self.failed = False  # the restore failed: nothing more is written
         self.table = None
         self.total = 0  # trials the study will have, created or not
         self._finished: set[str] = set()
         self.pruner = CheckpointPruner(spec.checkpoint.keep)
 
+    def check_restored(self, trials) -> None:
+        """Before Tune's first step of a resume: every saved trial must be back. When restoring
+        fails, Tune logs the error and starts a new, empty experiment, whose results would replace
+        the recorded ones; stopping here leaves the study as it was."""
+        expected, state = self.restoring
+        self.restoring = (0, None)
+        if len(trials) < expected:
+            self.failed = True
+            why = f" ({self.restore_error})" if self.restore_error else ""
+            raise LaunchError(
+                f"{self.paths.folder}: Tune restored {len(trials)} of the {expected} trials in "
+                f"{state}{why} and would start the study over; nothing was changed"
+            )
+        if self.view:
+            self.view.start(self.total)
+
     def refresh(self, trials, ending=None) -> None:
+        if self.failed:
+            return
         rows = [trial_row(t, self.spec, ending=t is ending) for t in trials]
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
@@ -43,7 +72,7 @@ class StudySession:
 
     def setup(self, total: int) -> None:
         self.total = total
-        if self.view:
+        if self.view and not self.restoring[0]:  # a resume's view starts once the trials are back
             self.view.start(total)
 
     def update(self, trials, force: bool = False) -> None:
@@ -63,6 +92,8 @@ class StudySession:
             self.pruner.prune(ended={trial_id for trial_id, status in rows if status in ("done", "stopped")})
 
     def finish(self, trials) -> None:
+        if self.failed:
+            return
         self.refresh(trials)
         if self.view:
             self.view.stop(trials)
@@ -75,6 +106,31 @@ def _result_file(trial) -> str | None:
         return str(Path(trial.local_path) / EXPR_RESULT_FILE)
     except Exception:  # no storage context: a trial Tune never set up
         return None
+
+
+class RestoreFailure(logging.Filter):
+    """Tune logs a failed restore with its traceback and goes on with an empty experiment: keep
+    the exception's one line for the session's error instead of printing it."""
+
+    LOGGER = "ray.tune.execution.tune_controller"
+
+    def __init__(self, session: StudySession):
+        super().__init__()
+        self.session = session
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() == "Failed to restore the run state." and record.exc_info:
+            e = record.exc_info[1]
+            self.session.restore_error = f"{type(e).__name__}: {e}".splitlines()[0]
+            return False
+        return True
+
+    def __enter__(self) -> RestoreFailure:
+        logging.getLogger(self.LOGGER).addFilter(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger(self.LOGGER).removeFilter(self)
 
 
 _ACTIVE: list[StudySession] = []
@@ -97,6 +153,10 @@ class StudyEvents(tune.Callback):
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info):
         if s := self._session():
             s.setup(int(total_num_samples or num_samples or 0))
+
+    def on_step_begin(self, iteration, trials, **info):
+        if (s := self._session()) and s.restoring[0]:
+            s.check_restored(trials)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if s := self._session():

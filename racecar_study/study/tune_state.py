@@ -64,6 +64,14 @@ def newest(tune_dir: Path) -> list[Path]:
     return found
 
 
+def saved_trials(tune_dir: Path) -> tuple[int, str | None]:
+    """How many trials the experiment state Tune restores from lists, and that file's name."""
+    states = sorted(tune_dir.glob(f"{PREFIXES[0]}*"))
+    if not states:
+        return 0, None
+    return len(json.loads(states[-1].read_bytes()).get("trial_data", [])), states[-1].name
+
+
 def _session(name: str) -> str:
     """'experiment_state-2026-11-27_19-03-43.json' -> '2026-11-27_19-03-43'."""
     for prefix in PREFIXES:

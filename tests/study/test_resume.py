@@ -66,3 +66,29 @@ def test_resume_mends_state_the_kill_cut_short(workdir, capsys, killed_driver):
     rows = pq.read_table(results).to_pylist()
     assert len(rows) == NUM_SAMPLES and {r["status"] for r in rows} == {"done"}
     assert before <= {r["trial_id"] for r in rows}
+
+
+def test_resume_stops_where_tune_would_start_the_study_over(workdir, capsys):
+    """A saved state that parses but that Tune cannot restore (here its own driver data is broken):
+    Tune logs the error and starts a new, empty experiment. The resume stops before Tune's first
+    step instead, with one line, and the study folder is as it was."""
+    spec = write_spec(workdir, {**spec_dict(), "name": "unrestorable"})
+    folder = workdir / "runs" / "unrestorable"
+    rc, out, err = run_cli(capsys, "run", str(spec), "--plain")
+    assert rc == 0, err
+    state = sorted((folder / "tune").glob("experiment_state-*"))[-1]
+    saved = json.loads(state.read_text())
+    saved["runner_data"] = "not Tune's driver data"
+    state.write_text(json.dumps(saved))
+    before = {p.name: p.read_bytes() for p in (folder / "tune").iterdir() if p.is_file()}
+    results = (folder / "results.parquet").read_bytes()
+
+    rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
+    assert rc == 2
+    line = err.strip().splitlines()[-1]
+    assert err.strip().count("\n") == 0 and "Traceback" not in err, err  # one line, no traceback
+    assert "Tune restored 0 of the 2 trials" in line and state.name in line and "AttributeError" in line, err
+    assert (folder / "results.parquet").read_bytes() == results
+    after = {p.name: p.read_bytes() for p in (folder / "tune").iterdir() if p.is_file()}
+    assert after == before
+    assert len([p for p in (folder / "tune").iterdir() if p.is_dir()]) == 2  # no new trial folders
