@@ -3,6 +3,11 @@
 Prints one JSON line per model. Time: median over interleaved steps (std, rr, std, rr, ...).
 Memory: weights and optimizer state plus the peak of live allocator bytes during one
 step (profiler allocation events, CPU allocator), i.e. the step's real peak.
+
+On a shared host the ratio of one process moves with the neighbours' load (ResNet-20: 2.0 to 2.4
+between processes run back to back, elementwise passes suffer more than convolutions), so
+`--processes N` measures each model in N fresh processes, one after another, and prints the
+median of their ratios with every run's figure.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -94,6 +101,32 @@ def measure(name, cfg, steps, warmup):
     }
 
 
+def across_processes(name: str, args: argparse.Namespace) -> dict:
+    """The model measured in `args.processes` fresh processes: median ratios, and each run's."""
+    argv = [
+        sys.executable,
+        __file__,
+        "--models",
+        name,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
+    argv += ["--release-memory"] if args.release_memory else []
+    runs = [
+        json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+        for _ in range(args.processes)
+    ]
+    out = dict(runs[0])
+    for key in ("std_step_s", "rr_step_s", "time_ratio", "std_peak_mb", "rr_peak_mb", "memory_ratio"):
+        out[key] = round(statistics.median(r[key] for r in runs), 5 if key.endswith("_s") else 3)
+    out["processes"] = args.processes
+    out["time_ratio_runs"] = [r["time_ratio"] for r in runs]
+    out["memory_ratio_runs"] = [r["memory_ratio"] for r in runs]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=30)
@@ -104,7 +137,12 @@ def main() -> None:
         action="store_true",
         help="leave glibc's thresholds as they are (the Trainer retains freed memory by default)",
     )
+    ap.add_argument("--processes", type=int, default=1, help="fresh processes per model; the median counts")
     args = ap.parse_args()
+    if args.processes > 1:
+        for name in args.models:
+            print(json.dumps(across_processes(name, args)), flush=True)
+        return
     if not args.release_memory:
         retain_freed_memory()  # as the Trainer does (TrainConfig.retain_cpu_memory)
     for name in args.models:
