@@ -101,6 +101,10 @@ def run(args) -> int:
     spec = parse_spec(raw, "flags")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a folder")
+    from racecar_study.study.layout import cannot_create
+
+    if not args.out.exists() and (problem := cannot_create(args.out)):
+        raise UsageError(f"--out: {problem}")
     try:
         from racecar_study.core.trainer import resolve_device
 

@@ -8,8 +8,10 @@ for local or shared-path storage, Ray Tune's experiment in `tune/`. With an obje
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -75,6 +77,26 @@ def study_paths(name: str, storage: str | None, address: str | None, shared: boo
     if not folder.resolve().is_relative_to(local):
         raise LaunchError(f"name: '{name}' would escape the storage folder {local}")
     return StudyPaths(folder, f"file://{folder}" if scheme else str(folder))
+
+
+def cannot_create(folder: Path) -> str | None:
+    """Why `folder` could not be made, or None: a probe folder is created and removed in the
+    nearest folder that exists on the way to it, so nothing is left behind."""
+    folder = Path(folder).expanduser().absolute()
+    existing = next(p for p in folder.parents if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        os.rmdir(tempfile.mkdtemp(prefix=".racecar-probe-", dir=existing))
+    except OSError as e:
+        return f"cannot create {folder}: {e.strerror or e}"
+    return None
+
+
+def check_writable(paths: StudyPaths) -> None:
+    """The study folder can be made (checked before Ray starts)."""
+    if problem := cannot_create(paths.folder):
+        raise LaunchError(f"--storage: {problem}")
 
 
 def write_study_file(paths: StudyPaths, **info) -> None:

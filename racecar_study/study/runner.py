@@ -27,6 +27,7 @@ from racecar_study.study.hooks import StudyHooks, StudyInfo, hooks_for
 from racecar_study.study.layout import (
     StudyPaths,
     check_storage,
+    check_writable,
     read_study_file,
     study_paths,
     write_study_file,
@@ -213,6 +214,7 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
     else:
         _check_cluster(spec, None)
     tables = _load_tables(spec)  # bad data options stop here, before Ray starts
+    check_writable(paths)
     hooks, context = _start_hooks(spec, paths, opts, resumed=False)
     with _attached(spec, opts, hooks):
         return _launch(spec, paths, tables, opts, hooks, context)

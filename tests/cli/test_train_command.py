@@ -78,3 +78,20 @@ def test_bad_flags_one_line_exit_2_nothing_written(tmp_path, flags, needle):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "racecar_study.cli", "train", "--data", "peak", "--arch", "peak_mlp"]
+        + ["--out", str(tmp_path / "afile" / "run")],
+        capture_output=True,
+        text=True,
+        env={"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": ""},
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out: cannot create" in lines[0] and "Not a directory" in lines[0], (
+        proc.stderr
+    )
+    assert [p.name for p in tmp_path.iterdir() if p.name != "c"] == ["afile"]  # c: the data cache

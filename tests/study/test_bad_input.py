@@ -55,6 +55,16 @@ CASES = {
         ["--address", "127.0.0.1:{port}", "--storage", "{tmp}/local"],
         ["--storage", "shared"],
     ),
+    "storage under a file": (
+        {},
+        ["--storage", "{tmp}/spec.yaml/runs"],
+        ["--storage", "spec.yaml", "Not a directory"],
+    ),
+    "storage that cannot be created": (
+        {},
+        ["--storage", "/proc/racecar-study"],
+        ["--storage", "/proc/racecar-study"],
+    ),
     "file:// storage not asserted shared": (
         {},
         ["--address", "127.0.0.1:{port}", "--storage", "file://{tmp}/shared"],
