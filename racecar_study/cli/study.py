@@ -136,5 +136,12 @@ def results(args) -> int:
     path = Path(args.folder) / "results.parquet"
     if not path.is_file():
         raise UsageError(f"{args.folder}: no results.parquet (not a study folder, or no trial has finished)")
-    print_summary(_console(), read_results(path), args.folder, k=args.top, browse=False)
+    try:
+        table = read_results(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(
+            f"{path}: not a readable results table ({str(e).splitlines()[0]}); "
+            f"`racecar-study resume {args.folder}` writes it again from Tune's state"
+        ) from None
+    print_summary(_console(), table, args.folder, k=args.top, browse=False)
     return 0

@@ -120,6 +120,9 @@ def test_missing_spec_file_and_non_study_folder(workdir, capsys):
     assert rc == 2 and "not a study folder" in err
     rc, _, err = run_cli(capsys, "results", "junk")
     assert rc == 2 and "results.parquet" in err
+    (workdir / "junk" / "results.parquet").write_text("not parquet")
+    rc, _, err = run_cli(capsys, "results", "junk")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "not a readable results table" in err, err
 
 
 def test_an_existing_study_folder_is_not_overwritten(workdir, capsys):
