@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from racecar_study.study.layout import (
     study_paths,
     write_study_file,
 )
+from racecar_study.study.lock import StudyLock, check_free
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import RestoreFailure, StudyEvents, StudySession, attach, detach
@@ -209,6 +210,8 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
             f"name: the study folder {paths.folder} exists; resume it with "
             f"`racecar-study resume {paths.folder}` or start over with --overwrite"
         )
+    if paths.folder.exists():
+        check_free(paths.folder)  # --overwrite of a study a driver is running
     if opts.address is not None:
         cluster.probe(opts.address)
     else:
@@ -245,21 +248,29 @@ def _limit(smoke: bool) -> int | None:
 def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any]) -> Outcome:
     from ray import tune
 
-    if paths.folder.exists():
-        shutil.rmtree(paths.folder)  # --overwrite, now that every check has passed
-    paths.folder.mkdir(parents=True)
-    paths.spec_file.write_text(dump_spec(spec))
-    write_study_file(paths, name=spec.name, address=opts.address, smoke=opts.smoke, spec_hash=spec.hash())
-    _tune_env()
-    search = build_search(spec, paths, limit=_limit(opts.smoke))
-    tune_config, run_config = _configs(spec, paths, search)
-    tuner = tune.Tuner(
-        _trainable(spec, tables, hooks, context),
-        param_space=search.param_space,
-        tune_config=tune_config,
-        run_config=run_config,
-    )
-    return _fit(tuner, spec, paths, opts, hooks)
+    with ExitStack() as held:
+        if paths.folder.exists():  # --overwrite, now that every check has passed
+            held.enter_context(StudyLock(paths.folder))  # never under a driver that runs it
+            shutil.rmtree(paths.folder)
+        try:
+            paths.folder.mkdir(parents=True)
+        except FileExistsError:
+            raise LaunchError(
+                f"name: another driver created the study folder {paths.folder} meanwhile"
+            ) from None
+        held.enter_context(StudyLock(paths.folder))
+        paths.spec_file.write_text(dump_spec(spec))
+        write_study_file(paths, name=spec.name, address=opts.address, smoke=opts.smoke, spec_hash=spec.hash())
+        _tune_env()
+        search = build_search(spec, paths, limit=_limit(opts.smoke))
+        tune_config, run_config = _configs(spec, paths, search)
+        tuner = tune.Tuner(
+            _trainable(spec, tables, hooks, context),
+            param_space=search.param_space,
+            tune_config=tune_config,
+            run_config=run_config,
+        )
+        return _fit(tuner, spec, paths, opts, hooks)
 
 
 def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
@@ -276,20 +287,21 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
         _check_cluster(spec, None)
     if not tune.Tuner.can_restore(paths.tune_path):
         raise LaunchError(f"{folder}: no Ray Tune experiment state at {paths.tune_path} to resume")
-    if Path(paths.tune_path).is_dir():  # a folder; an object store gets whole objects
-        for name in tune_state.mend(Path(paths.tune_path)):
-            _log.warning("resume: %s was cut short by the kill; restored Tune's staging copy", name)
-        restoring = tune_state.saved_trials(Path(paths.tune_path))
-    else:
-        restoring = (0, None)
-    tables = _load_tables(spec)
-    hooks, context = _start_hooks(spec, paths, opts, resumed=True)
-    with _attached(spec, opts, hooks):
-        _tune_env()
-        tuner = tune.Tuner.restore(
-            paths.tune_path,
-            trainable=_trainable(spec, tables, hooks, context),
-            resume_unfinished=True,
-            param_space=param_space(spec),  # the searcher and num_samples come from the saved state
-        )
-        return _fit(tuner, spec, paths, opts, hooks, restoring)
+    with StudyLock(paths.folder):  # before anything in the folder is touched
+        if Path(paths.tune_path).is_dir():  # a folder; an object store gets whole objects
+            for name in tune_state.mend(Path(paths.tune_path)):
+                _log.warning("resume: %s was cut short by the kill; restored Tune's staging copy", name)
+            restoring = tune_state.saved_trials(Path(paths.tune_path))
+        else:
+            restoring = (0, None)
+        tables = _load_tables(spec)
+        hooks, context = _start_hooks(spec, paths, opts, resumed=True)
+        with _attached(spec, opts, hooks):
+            _tune_env()
+            tuner = tune.Tuner.restore(
+                paths.tune_path,
+                trainable=_trainable(spec, tables, hooks, context),
+                resume_unfinished=True,
+                param_space=param_space(spec),  # the searcher and num_samples come from the saved state
+            )
+            return _fit(tuner, spec, paths, opts, hooks, restoring)
