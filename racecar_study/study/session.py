@@ -39,7 +39,23 @@ class StudySession:
         self.table = None
         self.total = 0  # trials the study will have, created or not
         self._finished: set[str] = set()
+        # Trials Tune ended: on_trial_complete, or ended already in the state a resume restored.
+        # Tune's clean-up after Ctrl-C marks live trials TERMINATED without completing them, and
+        # a resume runs them again, so until then they are pending, not done or stopped.
+        self._ended: set[str] = set()
+        self._begun = False
         self.pruner = CheckpointPruner(spec.checkpoint.keep)
+
+    def begin(self, trials) -> None:
+        """At Tune's first step (its trials restored, none created yet), or the first refresh when
+        there is none: a resume checks that every saved trial is back; trials that had ended stay
+        ended."""
+        if self._begun:
+            return
+        self._begun = True
+        if self.restoring[0]:
+            self.check_restored(trials)
+        self._ended.update(t.trial_id for t in trials if t.status == "TERMINATED")
 
     def check_restored(self, trials) -> None:
         """Before Tune's first step of a resume: every saved trial must be back. When restoring
@@ -60,7 +76,13 @@ class StudySession:
     def refresh(self, trials, ending=None) -> None:
         if self.failed:
             return
+        self.begin(trials)  # a resumed study with nothing left to run takes no step
+        if ending is not None:
+            self._ended.add(ending.trial_id)
         rows = [trial_row(t, self.spec, ending=t is ending) for t in trials]
+        for row in rows:
+            if row["status"] in ("done", "stopped") and row["trial_id"] not in self._ended:
+                row["status"] = "pending"  # interrupted: resume continues it
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
         for trial, row in zip(trials, rows):
@@ -155,8 +177,8 @@ class StudyEvents(tune.Callback):
             s.setup(int(total_num_samples or num_samples or 0))
 
     def on_step_begin(self, iteration, trials, **info):
-        if (s := self._session()) and s.restoring[0]:
-            s.check_restored(trials)
+        if s := self._session():
+            s.begin(trials)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         if s := self._session():

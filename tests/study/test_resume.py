@@ -92,3 +92,50 @@ def test_resume_stops_where_tune_would_start_the_study_over(workdir, capsys):
     after = {p.name: p.read_bytes() for p in (folder / "tune").iterdir() if p.is_file()}
     assert after == before
     assert len([p for p in (folder / "tune").iterdir() if p.is_dir()]) == 2  # no new trial folders
+
+
+def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir, capsys):
+    """Ctrl-C (SIGINT to the driver's process group): Tune marks the live trial TERMINATED without
+    completing it and a resume runs it again, so results.parquet must call it pending, not
+    stopped (which means the scheduler ended it), and the exit code says to resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = write_spec(workdir, {**STUDY, "name": "ctrl-c"})
+    folder = workdir / "runs" / "ctrl-c"
+    results = folder / "results.parquet"
+
+    def rows():
+        try:
+            return pq.read_table(results).to_pylist()
+        except (OSError, ValueError):  # not written yet
+            return []
+
+    with open(workdir / "driver.log", "w") as log:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "racecar_study.cli", "run", str(spec), "--plain"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 150
+        while not any(r["status"] == "done" for r in rows()):
+            assert driver.poll() is None, (workdir / "driver.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(0.1)
+        time.sleep(1.0)  # into the next trial
+        os.killpg(driver.pid, signal.SIGINT)
+        assert driver.wait(timeout=60) == 130, (workdir / "driver.log").read_text()[-3000:]
+    before = rows()
+    assert {r["status"] for r in before} <= {"done", "pending"}, before
+    assert any(r["status"] == "pending" for r in before), before
+    assert all(r["epochs"] == 12 for r in before if r["status"] == "done"), before
+
+    rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
+    assert rc == 0, err
+    after = rows()
+    assert len(after) == NUM_SAMPLES and {r["status"] for r in after} == {"done"}
+    assert {r["trial_id"] for r in before} <= {r["trial_id"] for r in after}
