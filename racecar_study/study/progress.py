@@ -36,11 +36,13 @@ class ProgressView:
         self._live: Live | None = None
         self._last_draw = 0.0
         self._states: dict[str, str] = {}
+        # How a trial counts; the study session replaces it with its own (StudySession.status).
+        self.status = lambda trial: trial_status(trial, spec.train.epochs)
 
     # -- counts ------------------------------------------------------------------------------------
 
     def _counts(self, trials) -> Counter:
-        counts = Counter(trial_status(t, self.spec.train.epochs) for t in trials)
+        counts = Counter(self.status(t) for t in trials)
         counts["pending"] += max(0, self.total - len(trials))  # not yet asked of the searcher
         return counts
 
@@ -82,7 +84,7 @@ class ProgressView:
                 self._last_draw = now
             return
         for t in trials:  # plain mode: a line per state change
-            state = trial_status(t, self.spec.train.epochs)
+            state = self.status(t)
             if self._states.get(t.trial_id) != state and state != "pending":
                 self._states[t.trial_id] = state
                 self.console.print(self._line(t, state, trials), highlight=False, soft_wrap=True)
@@ -100,7 +102,7 @@ class ProgressView:
         for col in ("trial", "state", "epoch", self.spec.metric, *self.spec.search.space):
             table.add_column(col)
         for t in trials:
-            state = trial_status(t, self.spec.train.epochs)
+            state = self.status(t)
             if state != "running":
                 continue
             last = t.last_result if t.has_reported_at_least_once else {}

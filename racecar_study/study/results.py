@@ -68,13 +68,13 @@ def _error_line(trial) -> str | None:
     return lines[-1] if lines else None
 
 
-def trial_row(trial, spec: StudySpec, ending: bool = False) -> dict[str, Any]:
+def trial_row(trial, spec: StudySpec, status: str) -> dict[str, Any]:
     last = _last(trial)
     analysis = trial.metric_analysis.get(spec.metric, {})
     ckpt = trial.checkpoint
     row = {
         "trial_id": trial.trial_id,
-        "status": trial_status(trial, spec.train.epochs, ending),
+        "status": status,
         "final_metric": _finite(last.get(spec.metric)),
         "best_metric": _finite(analysis.get(spec.mode)),
         "epochs": int(last.get("epoch", 0)),

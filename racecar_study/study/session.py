@@ -18,7 +18,7 @@ from racecar_study.study.hooks import DriverHook
 from racecar_study.study.layout import StudyPaths
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.pruning import CheckpointPruner
-from racecar_study.study.results import to_table, trial_row, write_results
+from racecar_study.study.results import to_table, trial_row, trial_status, write_results
 from racecar_study.study.spec import StudySpec
 
 
@@ -45,6 +45,8 @@ class StudySession:
         self._ended: set[str] = set()
         self._begun = False
         self.pruner = CheckpointPruner(spec.checkpoint.keep)
+        if isinstance(view, ProgressView):
+            view.status = self.status  # the view counts trials as results.parquet does
 
     def begin(self, trials) -> None:
         """At Tune's first step (its trials restored, none created yet), or the first refresh when
@@ -73,16 +75,20 @@ class StudySession:
         if self.view:
             self.view.start(self.total)
 
+    def status(self, trial) -> str:
+        """`trial_status`, except that a trial Tune stopped without ending it (its clean-up after
+        Ctrl-C) is pending: a resume runs it again."""
+        ended = trial.trial_id in self._ended
+        state = trial_status(trial, self.spec.train.epochs, ending=ended)
+        return "pending" if state in ("done", "stopped") and not ended else state
+
     def refresh(self, trials, ending=None) -> None:
         if self.failed:
             return
         self.begin(trials)  # a resumed study with nothing left to run takes no step
         if ending is not None:
             self._ended.add(ending.trial_id)
-        rows = [trial_row(t, self.spec, ending=t is ending) for t in trials]
-        for row in rows:
-            if row["status"] in ("done", "stopped") and row["trial_id"] not in self._ended:
-                row["status"] = "pending"  # interrupted: resume continues it
+        rows = [trial_row(t, self.spec, self.status(t)) for t in trials]
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
         for trial, row in zip(trials, rows):

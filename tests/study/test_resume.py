@@ -133,6 +133,9 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
     assert {r["status"] for r in before} <= {"done", "pending"}, before
     assert any(r["status"] == "pending" for r in before), before
     assert all(r["epochs"] == 12 for r in before if r["status"] == "done"), before
+    log = (workdir / "driver.log").read_text().splitlines()
+    headline = [ln for ln in log if ln.startswith("pending ") and " error " in ln][-1]  # the view's last
+    assert "stopped 0" in headline and f"pending {NUM_SAMPLES - len(before) + 1}" in headline, headline
 
     rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
     assert rc == 0, err
