@@ -292,6 +292,10 @@ def parse_spec(raw: Any, source: str = "spec") -> StudySpec:
 
 def load_spec(path: str | Path) -> StudySpec:
     p = Path(path)
+    if p.is_dir():
+        raise SpecError(
+            f"{p} is a folder, not a spec file (to continue a study: racecar-study resume FOLDER)"
+        )
     if not p.is_file():
         raise SpecError(f"spec file not found: {p}")
     try:

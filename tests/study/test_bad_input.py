@@ -116,6 +116,8 @@ def test_missing_spec_file_and_non_study_folder(workdir, capsys):
     rc, _, err = run_cli(capsys, "run", "nope.yaml")
     assert rc == 2 and "nope.yaml" in err
     (workdir / "junk").mkdir()
+    rc, _, err = run_cli(capsys, "run", "junk")
+    assert rc == 2 and "junk is a folder, not a spec file" in err and len(err.strip().splitlines()) == 1
     rc, _, err = run_cli(capsys, "resume", "junk")
     assert rc == 2 and "not a study folder" in err
     rc, _, err = run_cli(capsys, "results", "junk")
