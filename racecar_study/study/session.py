@@ -64,7 +64,6 @@ class StudySession:
         fails, Tune logs the error and starts a new, empty experiment, whose results would replace
         the recorded ones; stopping here leaves the study as it was."""
         expected, state = self.restoring
-        self.restoring = (0, None)
         if len(trials) < expected:
             self.failed = True
             why = f" ({self.restore_error})" if self.restore_error else ""

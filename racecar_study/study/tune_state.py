@@ -54,22 +54,22 @@ def intact(path: Path) -> bool:
     return data.endswith(b".")
 
 
+def _newest(tune_dir: Path, prefix: str) -> Path | None:
+    """The file of one kind that Tune restores from: the newest by name."""
+    return max(tune_dir.glob(f"{prefix}*"), default=None)
+
+
 def newest(tune_dir: Path) -> list[Path]:
-    """The file of each kind that Tune restores from: the newest by name."""
-    found = []
-    for prefix in PREFIXES:
-        files = sorted(tune_dir.glob(f"{prefix}*"))
-        if files:
-            found.append(files[-1])
-    return found
+    """The file of each kind that Tune restores from."""
+    return [f for prefix in PREFIXES if (f := _newest(tune_dir, prefix)) is not None]
 
 
 def saved_trials(tune_dir: Path) -> tuple[int, str | None]:
     """How many trials the experiment state Tune restores from lists, and that file's name."""
-    states = sorted(tune_dir.glob(f"{PREFIXES[0]}*"))
-    if not states:
+    state = _newest(tune_dir, PREFIXES[0])
+    if state is None:
         return 0, None
-    return len(json.loads(states[-1].read_bytes()).get("trial_data", [])), states[-1].name
+    return len(json.loads(state.read_bytes()).get("trial_data", [])), state.name
 
 
 def _session(name: str) -> str:
