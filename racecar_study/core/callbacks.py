@@ -10,22 +10,31 @@ from racecar_study.core.trainer import Callback, Trainer
 
 
 class CsvMetrics(Callback):
-    """Appends one row per epoch to a CSV file; the header grows to the union of keys at the end."""
+    """Writes one row per epoch to a CSV file at the end of fit; the header is the union of keys.
+    A method with a pretraining phase (`pre`) also gets `pretrain.csv` beside it: layer, epoch,
+    recon_loss."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.pretrain_path = self.path.with_name("pretrain.csv")
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        keys: list[str] = []
-        for row in trainer.history:
-            keys += [k for k in row if k not in keys]
-        keys.sort(key=lambda k: (k != "epoch", k))
-        tmp = self.path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(trainer.history)
-        os.replace(tmp, self.path)
+        _write_csv(self.path, trainer.history, first="epoch")
+        if trainer.pretrain_history:
+            _write_csv(self.pretrain_path, trainer.pretrain_history, first="layer")
+
+
+def _write_csv(path: Path, rows: list[dict[str, float]], first: str) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    keys.sort(key=lambda k: (k != first, k))
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
 
 
 class Checkpoint(Callback):
@@ -60,3 +69,9 @@ class Progress(Callback):
             }
             text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
             self.printer(f"epoch {trainer.epoch}/{trainer.cfg.epochs} {text}")
+
+    def on_pretrain_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        epochs = trainer.method.cfg.pre_epochs
+        if row["epoch"] % self.every == 0 or row["epoch"] == epochs:
+            loss = f"recon_loss={row['recon_loss']:.4g}"
+            self.printer(f"pretrain layer {row['layer']} epoch {row['epoch']}/{epochs} {loss}")

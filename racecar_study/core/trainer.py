@@ -56,6 +56,9 @@ class Callback:
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
 
+    def on_pretrain_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        """One epoch of a method's pretraining phase (`pre`: layer, epoch, recon_loss)."""
+
     def on_fit_end(self, trainer: Trainer) -> None: ...
 
 
@@ -66,6 +69,7 @@ class Trainer:
     cfg: TrainConfig
     callbacks: Sequence[Callback] = ()
     history: list[dict[str, float]] = field(default_factory=list)
+    pretrain_history: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.cfg.precision not in PRECISIONS:
@@ -82,6 +86,12 @@ class Trainer:
         self.should_stop = False
         self.train_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._prepared = False
+
+    def record_pretrain(self, row: dict[str, float]) -> None:
+        """A method's pretraining reports each of its epochs here (before epoch 1 of training)."""
+        self.pretrain_history.append(row)
+        for cb in self.callbacks:
+            cb.on_pretrain_epoch_end(self, row)
 
     # -- data --------------------------------------------------------------------------------------
 
@@ -196,6 +206,7 @@ class Trainer:
             "epoch": self.epoch,
             "generator": self.generator.get_state(),
             "prepared": self._prepared,
+            "pretrain_history": self.pretrain_history,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -206,6 +217,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.generator.set_state(state["generator"])
         self._prepared = bool(state.get("prepared", True))
+        self.pretrain_history = list(state.get("pretrain_history", []))
 
     def save_checkpoint(self, path) -> None:
         torch.save(self.state_dict(), path)

@@ -10,9 +10,10 @@ forgot (started after Tune's last snapshot before a kill), logs the table, regis
 finished trial's model (alias `best`) and prints what could not be logged.
 
 Trial: the child run (found again by trial id on resume), the flattened trial config as params,
-every report's numeric metrics (step = epoch), and, once, when the trial runs to its end: the
-best weights seen (by the study metric; those of the first seed, which is the one logged) as an
-MLflow model, with pictures.
+every report's numeric metrics (step = epoch), `pre`'s layer-wise pretraining curves
+(`pretrain_loss_<layer>`, step = pretraining epoch; first seed) with the first report, and,
+once, when the trial runs to its end: the best weights seen (by the study metric; those of the
+first seed, which is the one logged) as an MLflow model, with pictures.
 
 Metrics leave a trial in background batches at most every MIN_INTERVAL_S and nothing is sent at
 ASHA rungs (issue 5: requests during training cost it time), so a trial stopped there (or failed)
@@ -130,6 +131,7 @@ class TrackingTrial(TrialHook):
         self.best.load(trial.checkpoint_dir)  # resumed: the best weights seen before the restart
         self.cb = trial_callback(ctx, trial.trial_id, trial.trial_name, trial_params(trial.spec))
         self.active = self.cb.run_id is not None or bool(ctx.get("enabled"))
+        self.pretrain_logged = trial.resumed  # a resumed trial's run has its pretraining curves
         _LIVE.append(self.cb)
         if self.run is not None:
             self.cb.on_fit_start(self.run.trainer)  # resumed: skips the epochs already logged
@@ -142,6 +144,11 @@ class TrackingTrial(TrialHook):
         # what a stopped trial still held from the reports, which carry the rows' timestamp.
         ts = time.time_ns() // 1_000_000
         epoch = int(metrics.get("epoch", self.run.trainer.epoch))
+        if not self.pretrain_logged:
+            self.pretrain_logged = True
+            for row in self.run.trainer.pretrain_history:
+                curve = {f"pretrain_loss_{int(row['layer'])}": row["recon_loss"]}
+                self.cb.log_epoch(int(row["epoch"]), curve, ts)
         self.cb.log_epoch(epoch, metrics, ts)
         self.best.offer(metrics.get(self.metric), epoch, self.run.net)
         if checkpoint_dir is not None:

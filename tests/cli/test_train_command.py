@@ -52,6 +52,22 @@ def test_train_writes_every_output(tmp_path, monkeypatch):
     assert len(rows) == 4  # header + 3 epochs
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["method"]["lam"] == 1e-6 and cfg["seed"] == 0
+    assert not (out / "pretrain.csv").exists()  # rr has no pretraining phase
+
+
+def test_pre_writes_and_prints_its_pretraining_curve(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    flags = "--data peak --data-opt n_per_class=10 --arch mlp --model-opt widths=[16,8] --method pre"
+    flags += " --pre-epochs 4 --epochs 2 --batch-size 10"
+    rc = main(["train", *flags.split(), "--out", str(out)])
+    assert rc == 0
+    rows = (out / "pretrain.csv").read_text().strip().splitlines()
+    assert rows[0] == "layer,epoch,recon_loss"
+    assert [r.split(",")[:2] for r in rows[1:]] == [[str(m), str(e)] for m in (0, 1) for e in range(1, 5)]
+    printed = capsys.readouterr().out
+    assert "pretrain layer 0 epoch 4/4 recon_loss=" in printed and "pretrain layer 1 epoch 4/4" in printed
+    assert printed.index("pretrain layer 1") < printed.index("epoch 1/2")
 
 
 @pytest.mark.parametrize(

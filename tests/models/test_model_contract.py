@@ -120,7 +120,11 @@ def test_layerwise_pretraining_runs(arch):
     from racecar_study.core.trainer import TrainConfig, Trainer
 
     net, x, y = _net_and_batch(arch)
-    method = build_method(MethodConfig(name="pre", pre_epochs=1))
-    Trainer(net, method, TrainConfig(epochs=1, batch_size=4, device="cpu")).fit((x, y))
-    assert len(method.pretrain_losses) == len(net.plan.segments) - 1  # the classifier is not pretrained
-    assert all(math.isfinite(v) for losses in method.pretrain_losses for v in losses)
+    method = build_method(MethodConfig(name="pre", pre_epochs=2))
+    trainer = Trainer(net, method, TrainConfig(epochs=1, batch_size=4, device="cpu"))
+    trainer.fit((x, y))
+    rows = trainer.pretrain_history
+    layers = sorted({r["layer"] for r in rows})
+    assert layers == list(range(len(net.plan.segments) - 1))  # the classifier is not pretrained
+    assert [r["epoch"] for r in rows] == [1, 2] * len(layers)
+    assert all(math.isfinite(r["recon_loss"]) for r in rows)

@@ -20,7 +20,6 @@ class PretrainMethod(Method):
     def prepare(self, net, trainer):
         plan = net.plan
         lr = self.cfg.pre_lr or trainer.cfg.lr
-        self.pretrain_losses: list[list[float]] = []
         net.train()
         for m in range(len(plan.segments) - 1):
             seg = plan.segments[m]
@@ -28,9 +27,9 @@ class PretrainMethod(Method):
             if not params:
                 continue
             opt = torch.optim.Adam(params, lr=lr)
-            losses = []
-            for _ in range(self.cfg.pre_epochs):
-                total, count = 0.0, 0
+            for epoch in range(1, self.cfg.pre_epochs + 1):
+                # summed on the device: no host sync per batch
+                total, count = torch.zeros((), device=trainer.device), 0
                 for x, _y in trainer.batches(trainer.train_data, shuffle=True):
                     with torch.no_grad():
                         d = x
@@ -45,9 +44,9 @@ class PretrainMethod(Method):
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
-                    total, count = total + loss.item() * len(x), count + len(x)
-                losses.append(total / max(count, 1))
-            self.pretrain_losses.append(losses)
+                    total, count = total + loss.detach() * len(x), count + len(x)
+                loss_mean = total.item() / max(count, 1)
+                trainer.record_pretrain({"layer": m, "epoch": epoch, "recon_loss": loss_mean})
         net.zero_grad(set_to_none=True)
 
     def step(self, net, x, y):
