@@ -72,6 +72,28 @@ def test_every_method_trains(name):
         assert "reg_term_1" in hist[-1]
 
 
+@pytest.mark.parametrize(("optimizer", "pre_lr"), [("sgd", None), ("adamw", 0.05)])
+def test_pretraining_uses_the_training_optimizer(optimizer, pre_lr, monkeypatch):
+    """Pre's autoencoder phase runs with the optimizer the run trains with, at pre_lr if given."""
+    from racecar_study.core.methods import pre
+
+    asked, build = [], pre.build_optimizer
+
+    def spy(params, cfg):
+        asked.append((cfg.optimizer, cfg.lr, cfg.momentum))
+        return build(params, cfg)
+
+    monkeypatch.setattr(pre, "build_optimizer", spy)
+    x, y = _data(60)
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=1, batch_size=30, lr=0.05, optimizer=optimizer, momentum=0.5)
+    tr = Trainer(_net(), build_method(MethodConfig("pre", pre_epochs=8, pre_lr=pre_lr)), cfg)
+    tr.fit((x, y))
+    assert asked == [(optimizer, pre_lr or 0.05, 0.5)]  # one pretrained layer: the classifier is not
+    losses = [r["recon_loss"] for r in tr.pretrain_history]
+    assert len(losses) == 8 and losses[-1] < 0.9 * losses[0], losses
+
+
 class _StopAt(Callback):
     """Simulates a killed run: stops after `epoch` epochs."""
 

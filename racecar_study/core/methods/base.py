@@ -26,7 +26,7 @@ class MethodConfig:
     ort_weight: float = 0.1  # ort: SRIP weight
     ort_power_iters: int = 2
     pre_epochs: int = 10  # pre: epochs of autoencoder pretraining per layer
-    pre_lr: float | None = None  # pre: defaults to the training lr
+    pre_lr: float | None = None  # pre: lr of the pretraining (training optimizer); default the training lr
     extra: dict = field(default_factory=dict)
 
 

@@ -2,12 +2,15 @@
 
 Layer m is trained to reconstruct its input d_m through its own reverse (the same tied-weight
 decoder the racecar pass uses), with the layers below frozen. The classifier layer is not
-pretrained.
+pretrained. Pretraining uses the training optimizer at `pre_lr` (default: the training lr).
 """
+
+import dataclasses
 
 import torch
 
 from racecar_study.core.methods.base import Method, StepOutput, register_method
+from racecar_study.core.optim import build_optimizer
 from racecar_study.core.plan import Trace
 
 
@@ -19,14 +22,15 @@ class PretrainMethod(Method):
 
     def prepare(self, net, trainer):
         plan = net.plan
-        lr = self.cfg.pre_lr or trainer.cfg.lr
+        # the training optimizer (kind, momentum, weight decay), at pre_lr if given
+        cfg = dataclasses.replace(trainer.cfg, lr=self.cfg.pre_lr or trainer.cfg.lr)
         net.train()
         for m in range(len(plan.segments) - 1):
             seg = plan.segments[m]
             params = [p for op in (seg.unit, *seg.post) for p in op.module.parameters()]
             if not params:
                 continue
-            opt = torch.optim.Adam(params, lr=lr)
+            opt = build_optimizer(params, cfg)
             for epoch in range(1, self.cfg.pre_epochs + 1):
                 # summed on the device: no host sync per batch
                 total, count = torch.zeros((), device=trainer.device), 0
