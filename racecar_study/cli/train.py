@@ -51,6 +51,11 @@ def register(sub) -> None:
     p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="architecture option")
     p.add_argument("--method", default="std", help="std | rr | ort | pre")
     p.add_argument("--lam", type=_non_negative_float, default=0.0, help="racecar lambda (rr)")
+    p.add_argument(
+        "--lam-ratio",
+        type=_positive(float),
+        help="lambda over depth: state m (0 = the input) gets lam * ratio**m",
+    )
     p.add_argument("--reduction", choices=["sum", "mean"], default="sum")
     p.add_argument("--ort-weight", type=_non_negative_float, default=0.1)
     p.add_argument("--pre-epochs", type=int, default=10)
@@ -80,6 +85,7 @@ def run(args) -> int:
         "method": {
             "name": args.method,
             "lam": args.lam,
+            "lam_ratio": args.lam_ratio,
             "reduction": args.reduction,
             "ort_weight": args.ort_weight,
             "pre_epochs": args.pre_epochs,

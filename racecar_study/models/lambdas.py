@@ -29,11 +29,17 @@ def _index(key: Any, names: list[str]) -> int:
     raise ModelError(f"lambda key {key!r} names no state; states (0..{n - 1}): {', '.join(names)}")
 
 
-def resolve_lambdas(net: RacecarNet, lam: Any) -> list[float]:
+def resolve_lambdas(net: RacecarNet, lam: Any, ratio: float | None = None) -> list[float]:
     """One lambda per state of `net` from a number (all states), a list (one per state) or a dict
-    {state name or index: value, "default": value}. A dict without "default" must cover every state."""
+    {state name or index: value, "default": value}. A dict without "default" must cover every state.
+    `ratio` makes a number a schedule over depth: state m (0 = the input) gets lam * ratio**m."""
     names = list(net.state_names)
     n = len(names)
+    if ratio is not None:
+        if not isinstance(lam, Real) or isinstance(lam, bool):
+            raise ModelError(f"a lambda ratio scales one number over depth, not a {type(lam).__name__}")
+        lam, ratio = _value("lambda", lam), _value("lambda ratio", ratio)
+        return [lam * ratio**m for m in range(n)]
     if isinstance(lam, Real) and not isinstance(lam, bool):
         return [_value("lambda", lam)] * n
     if isinstance(lam, Mapping):

@@ -47,8 +47,8 @@ def build_run(
     outputs = int(options.pop("outputs", splits.num_classes))
     net = build_model(spec.model.arch, splits.input_shape, outputs, **options)
     method_cfg = spec.method.to_config(seed)
-    if not isinstance(method_cfg.lam, float | int):
-        method_cfg.lam = resolve_lambdas(net, method_cfg.lam)
+    if spec.method.lam_ratio is not None or not isinstance(method_cfg.lam, float | int):
+        method_cfg.lam = resolve_lambdas(net, method_cfg.lam, ratio=spec.method.lam_ratio)
     trainer = Trainer(net, build_method(method_cfg), spec.train.to_config(seed), list(callbacks))
     return Run(spec, seed, splits, net, trainer)
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from racecar_study.core.methods import MethodConfig, method_names
 from racecar_study.core.trainer import TrainConfig
@@ -54,6 +62,8 @@ class ModelSpec(BaseModel):
 class MethodSpec(_Strict):
     name: str = "std"
     lam: float | list[float] | dict[str, float] = 0.0
+    # a schedule over depth: state m (0 = the input) gets lam * lam_ratio**m; searchable like lam
+    lam_ratio: float | None = Field(None, gt=0)
     reduction: Literal["sum", "mean"] = "sum"
     ort_weight: float = Field(0.1, ge=0)
     ort_power_iters: int = Field(2, ge=1)
@@ -75,8 +85,16 @@ class MethodSpec(_Strict):
             raise ValueError("lambda must be finite and >= 0")
         return v
 
+    @field_validator("lam_ratio")
+    @classmethod
+    def _one_lambda_to_scale(cls, v, info: ValidationInfo):
+        if v is not None and isinstance(info.data.get("lam"), list | dict):
+            raise ValueError("scales one lambda over depth; method.lam is already given per layer")
+        return v
+
     def to_config(self, seed: int = 0) -> MethodConfig:
-        d = self.model_dump()
+        """The core config; a list, dict or ratio lambda is resolved against the net (build_run)."""
+        d = self.model_dump(exclude={"lam_ratio"})
         return MethodConfig(**d, extra={"seed": seed})
 
 

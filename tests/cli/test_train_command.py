@@ -76,6 +76,7 @@ def test_pre_writes_and_prints_its_pretraining_curve(tmp_path, monkeypatch, caps
         (["--data", "nope", "--arch", "peak_mlp"], "unknown data set 'nope'"),
         (["--data", "peak", "--arch", "nope"], "unknown architecture 'nope'"),
         (["--data", "peak", "--arch", "peak_mlp", "--lam", "-1"], "--lam"),
+        (["--data", "peak", "--arch", "peak_mlp", "--lam-ratio", "0"], "--lam-ratio"),
         (["--data", "peak", "--arch", "peak_mlp", "--method", "zz"], "unknown method 'zz'"),
         (["--data", "peak", "--arch", "peak_mlp", "--epochs", "0"], "--epochs"),
         (["--data", "peak", "--arch", "peak_mlp", "--model-opt", "foo=1"], "unknown option 'foo'"),

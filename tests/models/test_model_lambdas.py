@@ -40,6 +40,31 @@ def test_dict_by_name_index_and_default(net):
     assert resolve_lambdas(net, {"0": 1.0, "1": 2.0, "body.head": 3.0}) == [1.0, 2.0, 3.0]
 
 
+def test_ratio_is_a_schedule_over_depth(net):
+    assert resolve_lambdas(net, 1e-3, ratio=0.5) == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    assert resolve_lambdas(net, 2.0, ratio=1.0) == [2.0] * 3
+    with pytest.raises(ModelError, match="scales one number over depth, not a list"):
+        resolve_lambdas(net, [1, 2, 3], ratio=0.5)
+    with pytest.raises(ModelError, match="lambda ratio must be a finite number"):
+        resolve_lambdas(net, 1.0, ratio=float("inf"))
+
+
+def test_a_spec_ratio_reaches_the_racecar_loss(tmp_path, monkeypatch):
+    from racecar_study.study.experiment import build_run
+    from racecar_study.study.spec import parse_spec
+
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path))
+    spec = parse_spec(
+        {
+            "name": "ratio",
+            "data": {"name": "peak", "n_per_class": 2},
+            "model": {"arch": "mlp", "widths": [8, 6]},
+            "method": {"name": "rr", "lam": 1e-2, "lam_ratio": 10.0},
+        }
+    )
+    assert build_run(spec, 0).trainer.method.cfg.lam == pytest.approx([1e-2, 1e-1, 1.0])
+
+
 @pytest.mark.parametrize(
     "lam,expected",
     [

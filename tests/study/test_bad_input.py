@@ -21,6 +21,11 @@ CASES = {
     "unknown nested key": ({"train.epochz": 3}, [], ["train.epochz"]),
     "wrong type": ({"train.epochs": "ten"}, [], ["train.epochs"]),
     "negative lambda": ({"method": {"name": "rr", "lam": -1e-5}}, [], ["method.lam"]),
+    "lambda ratio on per-layer lambdas": (
+        {"method": {"name": "rr", "lam": [1e-5, 1e-6, 0.0], "lam_ratio": 0.5}},
+        [],
+        ["method.lam_ratio", "per layer"],
+    ),
     "negative lambda in the space": (
         {"search.space.method.lam": {"uniform": [-1.0, 1.0]}},
         [],
