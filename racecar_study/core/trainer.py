@@ -84,6 +84,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         self.epoch = 0
         self.should_stop = False
+        self.diverged = False  # the training loss stopped being finite; the run stopped there
         self.train_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._prepared = False
 
@@ -169,7 +170,7 @@ class Trainer:
                 metrics[f"reg_term_{i}"] = v
         metrics["epoch_time"] = time.perf_counter() - start
         if not math.isfinite(metrics["train_loss"]):
-            self.should_stop = True  # a diverged trial stops; its metrics still say why
+            self.should_stop = self.diverged = True  # its metrics still say why
         return metrics
 
     @torch.no_grad()

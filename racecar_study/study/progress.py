@@ -14,10 +14,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from racecar_study.study.results import best_rows, results_meta, trial_status
+from racecar_study.study.results import STATUSES, best_rows, results_meta, trial_status
 from racecar_study.study.spec import StudySpec
 
-STATES = ("pending", "running", "done", "stopped", "error")
+SHOWN_IF_ANY = ("diverged",)  # the live headline names these only once they occur
 REFRESH_S = 0.5
 
 
@@ -59,7 +59,7 @@ class ProgressView:
 
     def _headline(self, trials) -> str:
         counts = self._counts(trials)
-        text = "  ".join(f"{s} {counts[s]}" for s in STATES)
+        text = "  ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s] or s not in SHOWN_IF_ANY)
         best = self._best(trials)
         if best:
             text += f"  | best {self.spec.metric} {best[1]:.4g} ({best[0]})"
@@ -93,7 +93,7 @@ class ProgressView:
         last = trial.last_result if trial.has_reported_at_least_once else {}
         metric = _fmt(last.get(self.spec.metric)) if last else "-"
         return (
-            f"{time.strftime('%H:%M:%S')} trial {trial.trial_id} {state:<7} epoch {last.get('epoch', 0)}"
+            f"{time.strftime('%H:%M:%S')} trial {trial.trial_id} {state:<8} epoch {last.get('epoch', 0)}"
             f" {self.spec.metric} {metric} | {self._headline(trials)}"
         )
 
@@ -135,6 +135,6 @@ def print_summary(console: Console, table, folder: str, k: int = 5, browse: bool
         )
     console.print(out)
     counts = Counter(table.column("status").to_pylist())
-    console.print("  ".join(f"{s} {counts[s]}" for s in STATES if counts[s]), highlight=False)
+    console.print("  ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s]), highlight=False)
     if browse:
         console.print(f"browse: racecar-study results {folder}", highlight=False)

@@ -1,6 +1,6 @@
 """results.parquet: one row per trial, rewritten atomically (tmp + os.replace) as trials finish.
 
-Columns: trial_id, status (pending/running/done/stopped/error), final_metric and best_metric (of
+Columns: trial_id, status (pending/running/done/stopped/diverged/error), final_metric and best_metric (of
 the spec's `metric`, named in the schema metadata with `mode`), epochs, wall_time_s, node_id,
 hostname, device, checkpoint_path, mlflow_run_id (set by tracking hooks; null without them),
 error, then one `config.<dotted path>` column per search parameter (null where it did not apply).
@@ -35,17 +35,24 @@ FIXED = [
     ("error", pa.string()),
 ]
 _TUNE_STATUS = {"PENDING": "pending", "PAUSED": "pending", "RUNNING": "running", "ERROR": "error"}
+STATUSES = ("pending", "running", "done", "stopped", "diverged", "error")
+COMPLETED = ("done", "stopped", "diverged")  # the trainable returned: Tune runs them no more
+ENDED = (*COMPLETED, "error")
 
 
 def trial_status(trial, epochs: int, ending: bool = False) -> str:
-    """Tune's TERMINATED covers both a full run (done) and an early stop by the scheduler (stopped).
+    """Tune's TERMINATED covers a full run (done), an early stop by the scheduler (stopped) and a
+    trial whose training loss stopped being finite (diverged: its last report says so).
 
     `ending`: Tune calls `on_trial_complete` while the trial is still RUNNING.
     """
     status = "TERMINATED" if ending and trial.status == "RUNNING" else trial.status
     if status in _TUNE_STATUS:
         return _TUNE_STATUS[status]
-    return "done" if _last(trial).get("epoch", 0) >= epochs else "stopped"
+    last = _last(trial)
+    if last.get("diverged"):
+        return "diverged"
+    return "done" if last.get("epoch", 0) >= epochs else "stopped"
 
 
 def _last(trial) -> dict[str, Any]:

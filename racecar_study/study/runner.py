@@ -34,6 +34,7 @@ from racecar_study.study.layout import (
 )
 from racecar_study.study.lock import StudyLock, check_free
 from racecar_study.study.progress import ProgressView
+from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import RestoreFailure, StudyEvents, StudySession, attach, detach
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
@@ -79,8 +80,8 @@ class Outcome:
 
     @property
     def unfinished(self) -> int:
-        """Trials not done, stopped or failed: an interrupted study, to resume."""
-        ended = sum(self.counts.get(s, 0) for s in ("done", "stopped", "error"))
+        """Trials not done, stopped, diverged or failed: an interrupted study, to resume."""
+        ended = sum(self.counts.get(s, 0) for s in ENDED)
         return max(0, self.total - ended)
 
 

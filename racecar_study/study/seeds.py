@@ -3,7 +3,8 @@
 A trial reports the *mean* over `spec.seeds` of every metric after each epoch, so ASHA compares
 trials on seed-averaged curves; `<metric>_std` is the spread across seeds. The seeds take turns in
 one process (not in parallel): a trial uses the CPUs it asked for, whatever its number of seeds.
-A seed whose loss diverges ends the trial (its metrics already say why). No Ray here.
+A seed whose loss diverges ends the trial; its last report then carries `diverged: 1`, and
+results.parquet calls the trial diverged. No Ray here.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class SeedGroup:
         if self.metric in out:
             out[f"{self.metric}_std"] = statistics.pstdev(float(r[self.metric]) for r in rows)
         out["epoch"] = target
+        if any(r.trainer.diverged for r in self.runs):
+            out["diverged"] = 1
         return out
 
     def save(self, folder: Path) -> None:

@@ -18,7 +18,7 @@ from racecar_study.study.hooks import DriverHook
 from racecar_study.study.layout import StudyPaths
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.pruning import CheckpointPruner
-from racecar_study.study.results import to_table, trial_row, trial_status, write_results
+from racecar_study.study.results import COMPLETED, ENDED, to_table, trial_row, trial_status, write_results
 from racecar_study.study.spec import StudySpec
 
 
@@ -79,7 +79,7 @@ class StudySession:
         Ctrl-C) is pending: a resume runs it again."""
         ended = trial.trial_id in self._ended
         state = trial_status(trial, self.spec.train.epochs, ending=ended)
-        return "pending" if state in ("done", "stopped") and not ended else state
+        return "pending" if state in COMPLETED and not ended else state
 
     def refresh(self, trials, ending=None) -> None:
         if self.failed:
@@ -91,7 +91,7 @@ class StudySession:
         self.table = to_table(rows, self.spec)
         write_results(self.table, self.paths.results)
         for trial, row in zip(trials, rows):
-            if row["status"] in ("done", "stopped", "error") and row["trial_id"] not in self._finished:
+            if row["status"] in ENDED and row["trial_id"] not in self._finished:
                 self._finished.add(row["trial_id"])
                 seen = {**row, "result_file": _result_file(trial)}
                 for hook in self.hooks:
@@ -116,7 +116,7 @@ class StudySession:
         """Once Tune has written its final state: a trial that ended keeps `keep` checkpoints."""
         if self.table is not None:
             rows = zip(self.table.column("trial_id").to_pylist(), self.table.column("status").to_pylist())
-            self.pruner.prune(ended={trial_id for trial_id, status in rows if status in ("done", "stopped")})
+            self.pruner.prune(ended={trial_id for trial_id, status in rows if status in COMPLETED})
 
     def finish(self, trials) -> None:
         if self.failed:

@@ -46,7 +46,7 @@ MIN_INTERVAL_S = 5.0
 TIMESTAMP_KEY = "mlflow_timestamp_ms"  # added to every report: the timestamp of its metric rows
 SAMPLE_ROWS = 8
 PARAM_SECTIONS = ("data", "model", "method", "train", "seeds", "metric", "mode")
-_STATUS = {"stopped": "KILLED", "error": "FAILED"}
+_STATUS = {"stopped": "KILLED", "diverged": "FAILED", "error": "FAILED"}
 
 
 def tracking_hooks(spec: StudySpec) -> StudyHooks:
