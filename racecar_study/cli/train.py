@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import yaml
@@ -120,6 +121,13 @@ def run(args) -> int:
     progress = None if args.quiet else Progress(every=max(1, args.epochs // 10))
     run_ = train_to_dir(spec, args.seed, args.out, progress)
     last = run_.trainer.history[-1]
+    if run_.trainer.diverged:
+        print(
+            f"racecar-study: diverged: train_loss is {last['train_loss']} at epoch {run_.trainer.epoch}; "
+            f"metrics.csv, model.pt and config.yaml are in {args.out}, no SVD or pictures",
+            file=sys.stderr,
+        )
+        return 1
     shown = ", ".join(f"{k}={last[k]:.4g}" for k in ("train_acc", "val_acc", "reg_loss") if k in last)
     print(f"done: {shown}; outputs in {args.out}")
     return 0

@@ -59,7 +59,8 @@ def fit(run: Run) -> list[dict[str, float]]:
 
 
 def write_run_outputs(run: Run, out: Path) -> None:
-    """model.pt, config.yaml, first-layer SVD files and pictures, reverse-pass reconstructions."""
+    """model.pt, config.yaml, first-layer SVD files and pictures, reverse-pass reconstructions; of a
+    diverged run only the first two (its weights are not finite: nothing to decompose or draw)."""
     import numpy as np
 
     from racecar_study.core.analysis import save_model_pictures
@@ -67,6 +68,8 @@ def write_run_outputs(run: Run, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.save(run.net.state_dict(), out / "model.pt")
     (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")
+    if run.trainer.diverged:
+        return
     x = run.splits.x_train[:8].to(run.trainer.device)
     svd = save_model_pictures(run.net, out, input_shape=run.splits.input_shape, x=x)
     np.save(out / "svd" / "singular_values.npy", svd.singular_values)

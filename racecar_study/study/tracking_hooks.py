@@ -159,6 +159,11 @@ class TrackingTrial(TrialHook):
         if not self.active or self.run is None:
             self.cb.close("FINISHED")
             return
+        if metrics.get("diverged"):  # weights not finite: no model, no pictures
+            self.cb.close("FAILED")
+            if self.cb in _LIVE:
+                _LIVE.remove(self.cb)
+            return
         splits = self.run.splits
         self.cb.on_fit_end(self.run.trainer)
         self.cb.log_final(

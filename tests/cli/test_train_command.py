@@ -1,5 +1,6 @@
 """`racecar-study train`: outputs, one-line errors, nothing written on bad input."""
 
+import re
 import subprocess
 import sys
 
@@ -68,6 +69,28 @@ def test_pre_writes_and_prints_its_pretraining_curve(tmp_path, monkeypatch, caps
     printed = capsys.readouterr().out
     assert "pretrain layer 0 epoch 4/4 recon_loss=" in printed and "pretrain layer 1 epoch 4/4" in printed
     assert printed.index("pretrain layer 1") < printed.index("epoch 1/2")
+
+
+def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path):
+    out = tmp_path / "run"
+    flags = "--data peak --data-opt n_per_class=10 --arch mlp --method rr --lam 1e-3"
+    flags += " --optimizer sgd --lr 1e12 --epochs 5 --out " + str(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "racecar_study.cli", "train", *flags.split()],
+        capture_output=True,
+        text=True,
+        env={"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": ""},
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    pattern = r"racecar-study: diverged: train_loss is nan at epoch (\d+); .* no SVD or pictures"
+    said = re.fullmatch(pattern, lines[-1])
+    assert len(lines) == 1 and said, lines
+    epochs = int(said[1])
+    assert epochs < 5  # it stopped where it diverged
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["checkpoint.pt", "config.yaml", "metrics.csv", "model.pt"]
+    assert len((out / "metrics.csv").read_text().strip().splitlines()) == 1 + epochs
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""A `pre` trial logs its layer-wise pretraining curves to its MLflow run once, also across a resume."""
+"""The trial side of study tracking (TrackingTrial) against a real MLflow server: `pre`'s
+pretraining curves are logged once, also across a resume; a diverged trial's run fails, modelless."""
 
 from __future__ import annotations
 
@@ -57,4 +58,30 @@ def test_pre_trial_logs_pretraining_curves_once(mlflow_server, make_spec, tmp_pa
     assert rows[-1]["recon_loss"] < rows[0]["recon_loss"]  # the autoencoder learnt
     steps = sorted(m.step for m in client.get_metric_history(hook.cb.run_id, "val_acc"))
     assert steps == list(range(1, spec.train.epochs + 1))
+    tracking.finish(None, None)
+
+
+def test_a_diverged_trial_fails_its_run_and_logs_no_model(mlflow_server, make_spec, tmp_path):
+    from mlflow import MlflowClient
+
+    spec = apply_overrides(
+        make_spec("wild", mlflow_server.url), {"train.optimizer": "sgd", "train.lr": 1e12, "method.lam": 1e-3}
+    )
+    tracking = StudyTracking.open(spec, tmp_path / "wild", ray_address="local")
+    ctx = {**tracking.trial_context(), "min_interval_s": 0.0}
+    run, hook = _trial(spec, ctx, resumed=False)
+    group = SeedGroup([run], spec.metric)
+    while not group.done:
+        metrics = group.step()
+        hook.on_report(metrics, None)
+    assert metrics["diverged"] == 1 and metrics["epoch"] == 1
+    hook.on_trial_end(metrics)
+
+    client = MlflowClient(mlflow_server.url)
+    got = client.get_run(hook.cb.run_id)
+    assert got.info.status == "FAILED"
+    assert got.data.metrics["diverged"] == 1.0
+    assert client.list_artifacts(hook.cb.run_id) == []  # no pictures of NaN weights
+    assert client.search_logged_models([tracking.experiment_id]) == []
+    assert hook.cb.gap_report() == []  # nothing was tried and failed
     tracking.finish(None, None)
