@@ -18,6 +18,26 @@ from racecar_study.core.net import RacecarNet
 from racecar_study.core.optim import build_optimizer, build_scheduler
 
 PRECISIONS = ("fp32", "bf16")
+# What each epoch's metrics row holds (`fit`): these, and one `<name>_<state index>` per
+# reconstructed state for each of PER_STATE_METRICS (reg_term_* from methods with a per-layer
+# regulariser, i.e. rr).
+EPOCH_METRICS = (
+    "train_loss",
+    "task_loss",
+    "reg_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "epoch_time",
+)
+PER_STATE_METRICS = ("recon_err", "reg_term")
+
+
+def is_epoch_metric(name: str) -> bool:
+    """Whether `name` can be a key of an epoch's metrics (per-state indices are not checked)."""
+    stem, _, index = name.rpartition("_")
+    return name in EPOCH_METRICS or (stem in PER_STATE_METRICS and index.isdigit())
 
 
 @dataclass

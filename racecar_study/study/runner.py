@@ -36,7 +36,14 @@ from racecar_study.study.lock import StudyLock, check_free
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
-from racecar_study.study.session import RestoreFailure, StudyEvents, StudySession, attach, detach
+from racecar_study.study.session import (
+    RestoreFailure,
+    StudyEvents,
+    StudySession,
+    TrialFailure,
+    attach,
+    detach,
+)
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
 
 _log = logging.getLogger(__name__)
@@ -163,7 +170,7 @@ def _fit(
     attach(session)
     start = time.perf_counter()
     try:
-        with RestoreFailure(session):
+        with RestoreFailure(session), TrialFailure(session):
             tuner.fit()
     finally:
         detach()

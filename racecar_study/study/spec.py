@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from racecar_study.core.methods import MethodConfig, method_names
-from racecar_study.core.trainer import TrainConfig
+from racecar_study.core.trainer import EPOCH_METRICS, PER_STATE_METRICS, TrainConfig, is_epoch_metric
 
 
 class SpecError(ValueError):
@@ -209,6 +209,16 @@ class StudySpec(_Strict):
         # The name becomes a folder under runs/: it must not escape it.
         if not NAME_RE.match(v) or ".." in v:
             raise ValueError(f"'{v}' must be letters, digits, '_', '-', '.' (no '/', no '..')")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _reported(cls, v: str) -> str:
+        if not is_epoch_metric(v):
+            per_state = ", ".join(f"{m}_<layer>" for m in PER_STATE_METRICS)
+            raise ValueError(
+                f"'{v}' is not a metric trials report; one of {', '.join(EPOCH_METRICS)}, {per_state}"
+            )
         return v
 
     @model_validator(mode="after")

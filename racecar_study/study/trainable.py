@@ -77,6 +77,11 @@ def train_trial(
     every = spec.checkpoint.every
     while not group.done:
         metrics = {**group.step(), **place, **extra}
+        if spec.metric not in metrics:  # e.g. recon_err_9 of a 3-state net: say so, not Tune's traceback
+            reported = sorted(k for k, v in metrics.items() if isinstance(v, int | float))
+            raise ValueError(
+                f"metric: this trial reports no '{spec.metric}'; it reports {', '.join(reported)}"
+            )
         # Hooks see a report before Tune does: Tune may stop the trial inside `report`.
         if group.epoch % every == 0 or group.done:
             with tempfile.TemporaryDirectory(prefix="racecar-ckpt-") as tmp:

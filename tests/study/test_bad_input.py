@@ -31,6 +31,7 @@ CASES = {
         [],
         ["search.space.method.lam"],
     ),
+    "a metric trials do not report": ({"metric": "val_accuracy"}, [], ["metric", "val_accuracy", "val_acc"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
     "unsatisfiable condition": ({"search.space": NEVER}, [], ["search.space.method.lam", "never"]),
     "condition cycle": ({"search.space": CYCLE}, [], ["search.space", "cycle"]),
