@@ -34,6 +34,15 @@ EPOCH_METRICS = (
 PER_STATE_METRICS = ("recon_err", "reg_term")
 
 
+def better(name: str) -> str | None:
+    """'max' or 'min': which way an epoch metric improves (None: neither, e.g. lr)."""
+    if name.endswith("_acc"):
+        return "max"
+    if name.endswith(("_loss", "_time")) or name.rpartition("_")[0] in PER_STATE_METRICS:
+        return "min"
+    return None
+
+
 def is_epoch_metric(name: str) -> bool:
     """Whether `name` can be a key of an epoch's metrics (per-state indices are not checked)."""
     stem, _, index = name.rpartition("_")

@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from racecar_study.core.methods import MethodConfig, method_names
-from racecar_study.core.trainer import EPOCH_METRICS, PER_STATE_METRICS, TrainConfig, is_epoch_metric
+from racecar_study.core.trainer import EPOCH_METRICS, PER_STATE_METRICS, TrainConfig, better, is_epoch_metric
 
 
 class SpecError(ValueError):
@@ -200,7 +200,7 @@ class StudySpec(_Strict):
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     metric: str = "val_acc"
-    mode: Literal["max", "min"] = "max"
+    mode: Literal["max", "min"] = Field("max", validate_default=True)  # omitted: the metric's own way
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     @field_validator("name")
@@ -219,6 +219,23 @@ class StudySpec(_Strict):
             raise ValueError(
                 f"'{v}' is not a metric trials report; one of {', '.join(EPOCH_METRICS)}, {per_state}"
             )
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_mode(cls, raw: Any) -> Any:
+        """No mode given: the way the metric improves (min for losses and errors), else max."""
+        if isinstance(raw, dict) and "mode" not in raw and isinstance(raw.get("metric"), str):
+            raw = {**raw, "mode": better(raw["metric"]) or "max"}
+        return raw
+
+    @field_validator("mode")
+    @classmethod
+    def _fits_metric(cls, v: str, info: ValidationInfo) -> str:
+        metric = info.data.get("metric")
+        way = better(metric) if metric else None
+        if way is not None and v != way:
+            raise ValueError(f"{v} would rank trials by their worst {metric}; say mode: {way}")
         return v
 
     @model_validator(mode="after")

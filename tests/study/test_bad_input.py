@@ -32,6 +32,7 @@ CASES = {
         ["search.space.method.lam"],
     ),
     "a metric trials do not report": ({"metric": "val_accuracy"}, [], ["metric", "val_accuracy", "val_acc"]),
+    "mode against the metric": ({"metric": "val_loss", "mode": "max"}, [], ["mode", "val_loss", "mode: min"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
     "unsatisfiable condition": ({"search.space": NEVER}, [], ["search.space.method.lam", "never"]),
     "condition cycle": ({"search.space": CYCLE}, [], ["search.space", "cycle"]),
@@ -116,6 +117,17 @@ def test_validate_prints_the_resolved_spec(workdir, capsys):
         and smoke["search"]["num_samples"] <= 4
     )
     assert not (workdir / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("metric", "mode"), [("val_acc", "max"), ("val_loss", "min"), ("recon_err_1", "min"), ("lr", "max")]
+)
+def test_an_omitted_mode_follows_the_metric(workdir, capsys, metric, mode):
+    import yaml
+
+    spec = write_spec(workdir, spec_dict(metric=metric))
+    rc, out, _ = run_cli(capsys, "validate", str(spec))
+    assert rc == 0 and yaml.safe_load(out)["mode"] == mode
 
 
 def test_missing_spec_file_and_non_study_folder(workdir, capsys):
