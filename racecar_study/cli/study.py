@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from racecar_study.cli.argtypes import positive
 from racecar_study.cli.errors import UsageError
 
 
@@ -46,7 +47,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("results", help="the best trials of a study (from its results.parquet)")
     p.add_argument("folder", help="the study folder, e.g. runs/<name>")
-    p.add_argument("--top", type=int, default=10, help="how many trials to show (default 10)")
+    p.add_argument("--top", type=positive(int), default=10, help="how many trials to show (default 10)")
     p.set_defaults(func=results)
 
 

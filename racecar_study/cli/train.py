@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import yaml
 
+from racecar_study.cli.argtypes import non_negative, positive
 from racecar_study.cli.errors import UsageError
 
 
@@ -21,29 +21,6 @@ def _key_values(items: list[str], flag: str) -> dict:
     return out
 
 
-def _positive(kind):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return v
-
-    return parse
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one model in-process and write its outputs to --out")
     p.add_argument("--data", required=True, help="data set name (see `racecar-study datasets`)")
@@ -51,21 +28,21 @@ def register(sub) -> None:
     p.add_argument("--arch", required=True, help="architecture (see `racecar-study archs`)")
     p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="architecture option")
     p.add_argument("--method", default="std", help="std | rr | ort | pre")
-    p.add_argument("--lam", type=_non_negative_float, default=0.0, help="racecar lambda (rr)")
+    p.add_argument("--lam", type=non_negative(), default=0.0, help="racecar lambda (rr)")
     p.add_argument(
         "--lam-ratio",
-        type=_positive(float),
+        type=positive(float),
         help="lambda over depth: state m (0 = the input) gets lam * ratio**m",
     )
     p.add_argument("--reduction", choices=["sum", "mean"], default="sum")
-    p.add_argument("--ort-weight", type=_non_negative_float, default=0.1)
+    p.add_argument("--ort-weight", type=non_negative(), default=0.1)
     p.add_argument("--pre-epochs", type=int, default=10)
-    p.add_argument("--epochs", type=_positive(int), default=10)
-    p.add_argument("--batch-size", type=_positive(int), default=100)
-    p.add_argument("--lr", type=_positive(float), default=1e-3)
+    p.add_argument("--epochs", type=positive(int), default=10)
+    p.add_argument("--batch-size", type=positive(int), default=100)
+    p.add_argument("--lr", type=positive(float), default=1e-3)
     p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
     p.add_argument("--schedule", choices=["none", "cosine", "step"], default="none")
-    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0)
+    p.add_argument("--weight-decay", type=non_negative(), default=0.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--seed", type=int, default=0)

@@ -19,6 +19,7 @@ from racecar_study.study.spec import StudySpec
 
 SHOWN_IF_ANY = ("diverged",)  # the live headline names these only once they occur
 REFRESH_S = 0.5
+ERRORS_SHOWN = 3  # the summary's lines of failed trials
 
 
 def _fmt(v: Any) -> str:
@@ -136,5 +137,12 @@ def print_summary(console: Console, table, folder: str, k: int = 5, browse: bool
     console.print(out)
     counts = Counter(table.column("status").to_pylist())
     console.print("  ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s]), highlight=False)
+    failed = [r for r in table.select(["trial_id", "status", "error"]).to_pylist() if r["status"] == "error"]
+    for r in failed[:ERRORS_SHOWN]:
+        why = r["error"] or "no error recorded"
+        console.print(f"error {r['trial_id']}: {why}", highlight=False, soft_wrap=True)
+    if len(failed) > ERRORS_SHOWN:
+        more = len(failed) - ERRORS_SHOWN
+        console.print(f"... and {more} more (results.parquet, column error)", highlight=False)
     if browse:
         console.print(f"browse: racecar-study results {folder}", highlight=False)

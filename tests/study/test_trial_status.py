@@ -97,3 +97,9 @@ def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path):
     assert traceback and "racecar_study/study/trainable.py" in Path(traceback[1]).read_text()
     (row,) = pq.read_table(runs / "tiny" / "results.parquet").to_pylist()
     assert row["status"] == "error" and "recon_err_9" in row["error"]
+    assert (
+        f"error {row['trial_id']}: ValueError: metric: this trial reports no 'recon_err_9'" in said
+    )  # summary
+    top = [sys.executable, "-m", "racecar_study.cli", "results", str(runs / "tiny"), "--top", "0"]
+    proc = subprocess.run(top, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("argument --top: must be > 0, got 0")
