@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--weight-decay", type=non_negative(), default=0.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative(int), default=0)
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -157,7 +157,7 @@ class SearchSpec(_Strict):
     algorithm: Literal["optuna", "random", "grid"] = "optuna"
     num_samples: int = Field(8, ge=1)
     max_concurrent: int = Field(2, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 class SchedulerSpec(_Strict):
@@ -198,10 +198,18 @@ class StudySpec(_Strict):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     metric: str = "val_acc"
     mode: Literal["max", "min"] = Field("max", validate_default=True)  # omitted: the metric's own way
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        twice = sorted({s for s in v if v.count(s) > 1})
+        if twice:
+            raise ValueError(f"seed {', '.join(map(str, twice))} given twice: each seed trains one model")
+        return v
 
     @field_validator("name")
     @classmethod

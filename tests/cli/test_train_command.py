@@ -100,6 +100,7 @@ def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path):
         (["--data", "peak", "--arch", "nope"], "unknown architecture 'nope'"),
         (["--data", "peak", "--arch", "peak_mlp", "--lam", "-1"], "--lam"),
         (["--data", "peak", "--arch", "peak_mlp", "--lam-ratio", "0"], "--lam-ratio"),
+        (["--data", "peak", "--arch", "peak_mlp", "--seed", "-1"], "--seed: must be >= 0"),
         (["--data", "peak", "--arch", "peak_mlp", "--method", "zz"], "unknown method 'zz'"),
         (["--data", "peak", "--arch", "peak_mlp", "--epochs", "0"], "--epochs"),
         (["--data", "peak", "--arch", "peak_mlp", "--model-opt", "foo=1"], "unknown option 'foo'"),

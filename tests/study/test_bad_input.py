@@ -33,6 +33,8 @@ CASES = {
     ),
     "a metric trials do not report": ({"metric": "val_accuracy"}, [], ["metric", "val_accuracy", "val_acc"]),
     "mode against the metric": ({"metric": "val_loss", "mode": "max"}, [], ["mode", "val_loss", "mode: min"]),
+    "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
+    "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
     "unsatisfiable condition": ({"search.space": NEVER}, [], ["search.space.method.lam", "never"]),
     "condition cycle": ({"search.space": CYCLE}, [], ["search.space", "cycle"]),
