@@ -36,15 +36,9 @@ from racecar_study.study.lock import StudyLock, check_free
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
-from racecar_study.study.session import (
-    RestoreFailure,
-    StudyEvents,
-    StudySession,
-    TrialFailure,
-    attach,
-    detach,
-)
+from racecar_study.study.session import StudyEvents, StudySession, attach, detach
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
+from racecar_study.study.tune_log import RestoreFailure, TrialFailure
 
 _log = logging.getLogger(__name__)
 

@@ -7,8 +7,6 @@ to the `StudySession` the runner attached in this process for this launch.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 from ray import tune
@@ -134,68 +132,6 @@ def _result_file(trial) -> str | None:
         return str(Path(trial.local_path) / EXPR_RESULT_FILE)
     except Exception:  # no storage context: a trial Tune never set up
         return None
-
-
-class RestoreFailure(logging.Filter):
-    """Tune logs a failed restore with its traceback and goes on with an empty experiment: keep
-    the exception's one line for the session's error instead of printing it."""
-
-    LOGGER = "ray.tune.execution.tune_controller"
-
-    def __init__(self, session: StudySession):
-        super().__init__()
-        self.session = session
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.getMessage() == "Failed to restore the run state." and record.exc_info:
-            e = record.exc_info[1]
-            self.session.restore_error = f"{type(e).__name__}: {e}".splitlines()[0]
-            return False
-        return True
-
-    def __enter__(self) -> RestoreFailure:
-        logging.getLogger(self.LOGGER).addFilter(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        logging.getLogger(self.LOGGER).removeFilter(self)
-
-
-class TrialFailure(logging.Filter):
-    """Tune logs every failed trial task with the whole remote traceback, which the trial's
-    error.txt keeps: print the exception's one line and where that file is instead."""
-
-    LOGGER = RestoreFailure.LOGGER
-    PREFIX = "Trial task failed for trial "
-
-    def __init__(self, session: StudySession):
-        super().__init__()
-        self.session = session
-        self.failed: set[str] = set()  # Tune retries a failed trial (FailureConfig) before it gives up
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if not (message.startswith(self.PREFIX) and record.exc_info):
-            return True
-        name = message.removeprefix(self.PREFIX)
-        error = getattr(record.exc_info[1], "cause", None) or record.exc_info[1]  # RayTaskError wraps it
-        what = f"{type(error).__name__}: {error}".splitlines()[0]
-        where = f"{self.session.paths.tune_path}/{name}/error.txt"
-        again = " again" if name in self.failed else ""
-        self.failed.add(name)
-        line = f"trial {name} failed{again}: {what} (traceback: {where})"
-        if self.session.view:
-            self.session.view.console.print(line, highlight=False, soft_wrap=True)
-        else:
-            print(line, file=sys.stderr)
-        return False
-
-    def __enter__(self) -> TrialFailure:
-        logging.getLogger(self.LOGGER).addFilter(self)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        logging.getLogger(self.LOGGER).removeFilter(self)
 
 
 _ACTIVE: list[StudySession] = []

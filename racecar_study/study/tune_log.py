@@ -1,0 +1,69 @@
+"""Filters on Ray Tune's driver log: what Tune logs with a traceback, the study says in one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from racecar_study.study.session import StudySession
+
+
+def one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+class _TuneLogFilter(logging.Filter):
+    """A filter on Tune's controller log while a study runs (`with Filter(session): tuner.fit()`)."""
+
+    LOGGER = "ray.tune.execution.tune_controller"
+
+    def __init__(self, session: StudySession):
+        super().__init__()
+        self.session = session
+
+    def __enter__(self):
+        logging.getLogger(self.LOGGER).addFilter(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger(self.LOGGER).removeFilter(self)
+
+
+class RestoreFailure(_TuneLogFilter):
+    """Tune logs a failed restore with its traceback and goes on with an empty experiment: keep
+    the exception's one line for the session's error instead of printing it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() == "Failed to restore the run state." and record.exc_info:
+            self.session.restore_error = one_line(record.exc_info[1])
+            return False
+        return True
+
+
+class TrialFailure(_TuneLogFilter):
+    """Tune logs every failed trial task with the whole remote traceback, which the trial's
+    error.txt keeps: print the exception's one line and where that file is instead."""
+
+    PREFIX = "Trial task failed for trial "
+
+    def __init__(self, session: StudySession):
+        super().__init__(session)
+        self.failed: set[str] = set()  # Tune retries a failed trial (FailureConfig) before it gives up
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not (message.startswith(self.PREFIX) and record.exc_info):
+            return True
+        name = message.removeprefix(self.PREFIX)
+        error = getattr(record.exc_info[1], "cause", None) or record.exc_info[1]  # RayTaskError wraps it
+        where = f"{self.session.paths.tune_path}/{name}/error.txt"
+        again = " again" if name in self.failed else ""
+        self.failed.add(name)
+        line = f"trial {name} failed{again}: {one_line(error)} (traceback: {where})"
+        if self.session.view:
+            self.session.view.console.print(line, highlight=False, soft_wrap=True)
+        else:
+            print(line, file=sys.stderr)
+        return False
