@@ -53,7 +53,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from racecar_study.core.callbacks import Progress
-    from racecar_study.study.experiment import train_to_dir
+    from racecar_study.study.experiment import Interrupted, train_to_dir
     from racecar_study.study.spec import parse_spec
 
     raw = {
@@ -96,7 +96,18 @@ def run(args) -> int:
     except (ValueError, RuntimeError) as e:
         raise UsageError(f"--device: {e}") from None
     progress = None if args.quiet else Progress(every=max(1, args.epochs // 10))
-    run_ = train_to_dir(spec, args.seed, args.out, progress)
+    try:
+        run_ = train_to_dir(spec, args.seed, args.out, progress)
+    except Interrupted as stop:
+        done = len(stop.run.trainer.history)
+        kept = [p.name for p in sorted(args.out.iterdir()) if p.suffix in (".csv", ".pt", ".yaml")]
+        when = "" if stop.checkpoint_epoch is None else f" (checkpoint of epoch {stop.checkpoint_epoch})"
+        print(
+            f"racecar-study: interrupted after {done} of {args.epochs} epochs; "
+            f"{', '.join(kept) or 'nothing'} in {args.out}{when}",
+            file=sys.stderr,
+        )
+        return 130
     last = run_.trainer.history[-1]
     if run_.trainer.diverged:
         print(

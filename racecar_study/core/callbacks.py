@@ -25,6 +25,8 @@ class CsvMetrics(Callback):
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]], first: str) -> None:
+    if not rows:  # stopped before its first epoch: no file rather than an empty one
+        return
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
@@ -42,18 +44,25 @@ class Checkpoint(Callback):
 
     def __init__(self, path: str | os.PathLike, every: int = 1):
         self.path, self.every = Path(path), max(1, every)
+        self.saved_epoch: int | None = None  # the epoch the file holds, once written
 
     def _save(self, trainer: Trainer) -> None:
         tmp = self.path.with_suffix(".tmp")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.path)
+        try:
+            trainer.save_checkpoint(tmp)
+            os.replace(tmp, self.path)
+        except BaseException:  # Ctrl-C while saving: the last whole checkpoint stays, no half file
+            tmp.unlink(missing_ok=True)
+            raise
+        self.saved_epoch = trainer.epoch
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if trainer.epoch % self.every == 0:
             self._save(trainer)
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        self._save(trainer)
+        if not trainer.interrupted:  # keep the last epoch's state, not one part-way through the next
+            self._save(trainer)
 
 
 class Progress(Callback):

@@ -88,7 +88,8 @@ class Callback:
     def on_pretrain_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
         """One epoch of a method's pretraining phase (`pre`: layer, epoch, recon_loss)."""
 
-    def on_fit_end(self, trainer: Trainer) -> None: ...
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """Also after Ctrl-C (`trainer.interrupted`): the history holds the finished epochs only."""
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Trainer:
         self.epoch = 0
         self.should_stop = False
         self.diverged = False  # the training loss stopped being finite; the run stopped there
+        self.interrupted = False  # the last fit ended by KeyboardInterrupt, part-way through an epoch
         self.train_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._prepared = False
 
@@ -148,23 +150,31 @@ class Trainer:
         val: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[dict[str, float]]:
         self.train_data = train
+        self.interrupted = False
         for cb in self.callbacks:
             cb.on_fit_start(self)
-        if not self._prepared:  # a resumed trainer does not pretrain again
-            self.method.prepare(self.net, self)
-            self._prepared = True
-        while self.epoch < self.cfg.epochs and not self.should_stop:
-            metrics = self.train_epoch(train)
-            if val is not None and len(val[0]) > 0:
-                metrics.update(self.evaluate(val, prefix="val_"))
-                metrics.update(self.reconstruction_errors(val[0][: self.cfg.probe_size]))
-            self.epoch += 1
-            metrics["epoch"] = self.epoch
-            self.history.append(metrics)
+        try:
+            if not self._prepared:  # a resumed trainer does not pretrain again
+                self.method.prepare(self.net, self)
+                self._prepared = True
+            while self.epoch < self.cfg.epochs and not self.should_stop:
+                metrics = self.train_epoch(train)
+                if val is not None and len(val[0]) > 0:
+                    metrics.update(self.evaluate(val, prefix="val_"))
+                    metrics.update(self.reconstruction_errors(val[0][: self.cfg.probe_size]))
+                self.epoch += 1
+                metrics["epoch"] = self.epoch
+                self.history.append(metrics)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, metrics)
+        except KeyboardInterrupt:
+            # Ctrl-C: callbacks still end the fit (metric files keep the finished epochs), but the
+            # weights are part-way through an epoch: `interrupted` tells them not to save those.
+            self.interrupted = True
+            raise
+        finally:
             for cb in self.callbacks:
-                cb.on_epoch_end(self, metrics)
-        for cb in self.callbacks:
-            cb.on_fit_end(self)
+                cb.on_fit_end(self)
         return self.history
 
     def train_epoch(self, train: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:

@@ -76,15 +76,26 @@ def write_run_outputs(run: Run, out: Path) -> None:
     np.save(out / "svd" / "right_singular_vectors.npy", svd.right_vectors)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in `train_to_dir`, raised once the finished epochs' outputs are written: metrics.csv,
+    config.yaml and the checkpoint of the last epoch it was due (`checkpoint_epoch`, None if none)."""
+
+    def __init__(self, run: Run, checkpoint_epoch: int | None):
+        super().__init__()
+        self.run, self.checkpoint_epoch = run, checkpoint_epoch
+
+
 def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:
     out.mkdir(parents=True, exist_ok=True)
-    callbacks: list[Callback] = [
-        CsvMetrics(out / "metrics.csv"),
-        Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every)),
-    ]
+    checkpoint = Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every))
+    callbacks: list[Callback] = [CsvMetrics(out / "metrics.csv"), checkpoint]
     if progress is not None:
         callbacks.append(progress)
     run = build_run(spec, seed, callbacks=callbacks)
-    fit(run)
+    try:
+        fit(run)
+    except KeyboardInterrupt:
+        (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")
+        raise Interrupted(run, checkpoint.saved_epoch) from None
     write_run_outputs(run, out)
     return run

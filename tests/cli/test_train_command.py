@@ -136,3 +136,38 @@ def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
         proc.stderr
     )
     assert [p.name for p in tmp_path.iterdir() if p.name != "c"] == ["afile"]  # c: the data cache
+
+
+def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
+    """Interrupted, train writes metrics.csv of the finished epochs, keeps the checkpoint of the last
+    one (not the weights part-way through the next) and says so in one line; exit 130."""
+    import signal
+
+    import torch
+
+    out = tmp_path / "run"
+    flags = "--data peak --data-opt n_per_class=10 --arch mlp --model-opt widths=[16] --epochs 1000"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "racecar_study.cli", "train", *flags.split(), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": "", "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    assert proc.stdout.readline().startswith("epoch 100/1000 ")  # training is under way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    said = re.fullmatch(
+        r"racecar-study: interrupted after (\d+) of 1000 epochs; "
+        r"checkpoint.pt, config.yaml, metrics.csv in \S+ \(checkpoint of epoch (\d+)\)",
+        err.strip(),
+    )
+    done, saved = int(said[1]), int(said[2])
+    assert done >= 100 and saved in (done, done - 1), err  # Ctrl-C may land while epoch `done` saves
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + done and rows[-1].startswith(f"{done},")
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == saved
+    # weights part-way through an epoch are not an output, and no half-written checkpoint is left
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
