@@ -47,13 +47,14 @@ def register(sub) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--seed", type=non_negative(int), default=0)
     p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous run's outputs in --out")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from racecar_study.core.callbacks import Progress
-    from racecar_study.study.experiment import Interrupted, train_to_dir
+    from racecar_study.study.experiment import Interrupted, previous_outputs, remove_outputs, train_to_dir
     from racecar_study.study.spec import parse_spec
 
     raw = {
@@ -95,6 +96,13 @@ def run(args) -> int:
         resolve_device(args.device)
     except (ValueError, RuntimeError) as e:
         raise UsageError(f"--device: {e}") from None
+    if args.out.is_dir() and (found := previous_outputs(args.out)):
+        if not args.overwrite:
+            raise UsageError(
+                f"--out {args.out} holds a previous run ({', '.join(found)}); "
+                "pass --overwrite to replace it or choose another folder"
+            )
+        remove_outputs(args.out)
     progress = None if args.quiet else Progress(every=max(1, args.epochs // 10))
     try:
         run_ = train_to_dir(spec, args.seed, args.out, progress)

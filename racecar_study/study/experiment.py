@@ -76,6 +76,32 @@ def write_run_outputs(run: Run, out: Path) -> None:
     np.save(out / "svd" / "right_singular_vectors.npy", svd.right_vectors)
 
 
+# What train_to_dir writes into its folder (svd/ is a folder of the SVD's files and picture).
+RUN_OUTPUTS = (
+    "config.yaml",
+    "metrics.csv",
+    "pretrain.csv",
+    "checkpoint.pt",
+    "model.pt",
+    "reconstructions.png",
+    "svd",
+)
+
+
+def previous_outputs(out: Path) -> list[str]:
+    """The names of RUN_OUTPUTS already in `out`: a run trained there before."""
+    return [name for name in RUN_OUTPUTS if (out / name).exists()]
+
+
+def remove_outputs(out: Path) -> None:
+    """Delete a previous run's outputs from `out`, and nothing else that is there."""
+    import shutil
+
+    for name in previous_outputs(out):
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C in `train_to_dir`, raised once the finished epochs' outputs are written: metrics.csv,
     config.yaml and the checkpoint of the last epoch it was due (`checkpoint_epoch`, None if none)."""

@@ -171,3 +171,30 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == saved
     # weights part-way through an epoch are not an output, and no half-written checkpoint is left
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
+
+
+def test_a_previous_run_is_kept_unless_overwrite_is_given(tmp_path):
+    out = tmp_path / "run"
+    flags = ["train", "--data", "peak", "--data-opt", "n_per_class=10", "--arch", "mlp", "--method", "pre"]
+    flags += ["--pre-epochs", "1", "--epochs", "1", "--out", str(out), "--quiet"]
+    env = {"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": ""}
+
+    def train(*more):
+        return subprocess.run(
+            [sys.executable, "-m", "racecar_study.cli", *flags, *more],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+
+    assert train().returncode == 0
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    again = train()
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
+    assert f"--out {out} holds a previous run (config.yaml, metrics.csv, pretrain.csv" in again.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # nothing touched
+    flags[flags.index("pre")] = "std"  # the new run has no pretraining: its old pretrain.csv must go
+    assert train("--overwrite").returncode == 0
+    assert not (out / "pretrain.csv").exists() and (out / "notes.txt").read_text() == "mine"
+    assert (out / "svd" / "vectors.png").exists()
