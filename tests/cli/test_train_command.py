@@ -71,18 +71,13 @@ def test_pre_writes_and_prints_its_pretraining_curve(tmp_path, monkeypatch, caps
     assert printed.index("pretrain layer 1") < printed.index("epoch 1/2")
 
 
-def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path):
+def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "c"))
     out = tmp_path / "run"
     flags = "--data peak --data-opt n_per_class=10 --arch mlp --method rr --lam 1e-3"
-    flags += " --optimizer sgd --lr 1e12 --epochs 5 --out " + str(out)
-    proc = subprocess.run(
-        [sys.executable, "-m", "racecar_study.cli", "train", *flags.split()],
-        capture_output=True,
-        text=True,
-        env={"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": ""},
-    )
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    flags += " --optimizer sgd --lr 1e12 --epochs 5 --quiet --out " + str(out)
+    assert main(["train", *flags.split()]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
     pattern = r"racecar-study: diverged: train_loss is nan at epoch (\d+); .* no SVD or pictures"
     said = re.fullmatch(pattern, lines[-1])
     assert len(lines) == 1 and said, lines
@@ -173,28 +168,21 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
 
 
-def test_a_previous_run_is_kept_unless_overwrite_is_given(tmp_path):
+def test_a_previous_run_is_kept_unless_overwrite_is_given(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "c"))
     out = tmp_path / "run"
     flags = ["train", "--data", "peak", "--data-opt", "n_per_class=10", "--arch", "mlp", "--method", "pre"]
     flags += ["--pre-epochs", "1", "--epochs", "1", "--out", str(out), "--quiet"]
-    env = {"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": ""}
-
-    def train(*more):
-        return subprocess.run(
-            [sys.executable, "-m", "racecar_study.cli", *flags, *more],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-
-    assert train().returncode == 0
+    assert main(flags) == 0
     (out / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    again = train()
-    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
-    assert f"--out {out} holds a previous run (config.yaml, metrics.csv, pretrain.csv" in again.stderr
+    capsys.readouterr()
+    assert main(flags) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"--out {out} holds a previous run (config.yaml, metrics.csv, pretrain.csv" in err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # nothing touched
     flags[flags.index("pre")] = "std"  # the new run has no pretraining: its old pretrain.csv must go
-    assert train("--overwrite").returncode == 0
+    assert main([*flags, "--overwrite"]) == 0
     assert not (out / "pretrain.csv").exists() and (out / "notes.txt").read_text() == "mine"
     assert (out / "svd" / "vectors.png").exists()
