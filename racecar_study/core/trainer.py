@@ -89,7 +89,7 @@ class Callback:
         """One epoch of a method's pretraining phase (`pre`: layer, epoch, recon_loss)."""
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        """Also after Ctrl-C (`trainer.interrupted`): the history holds the finished epochs only."""
+        """Also after Ctrl-C or an error (`trainer.interrupted`): the history holds finished epochs only."""
 
 
 @dataclass
@@ -115,7 +115,7 @@ class Trainer:
         self.epoch = 0
         self.should_stop = False
         self.diverged = False  # the training loss stopped being finite; the run stopped there
-        self.interrupted = False  # the last fit ended by KeyboardInterrupt, part-way through an epoch
+        self.interrupted = False  # the last fit ended by an exception (Ctrl-C included), maybe mid-epoch
         self.train_data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._prepared = False
 
@@ -167,9 +167,10 @@ class Trainer:
                 self.history.append(metrics)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, metrics)
-        except KeyboardInterrupt:
-            # Ctrl-C: callbacks still end the fit (metric files keep the finished epochs), but the
-            # weights are part-way through an epoch: `interrupted` tells them not to save those.
+        except BaseException:
+            # Ctrl-C or an error: callbacks still end the fit (metric files keep the finished
+            # epochs), but the weights may be part-way through an epoch: `interrupted` tells them
+            # not to save those as a checkpoint.
             self.interrupted = True
             raise
         finally:

@@ -94,6 +94,39 @@ def test_pretraining_uses_the_training_optimizer(optimizer, pre_lr, monkeypatch)
     assert len(losses) == 8 and losses[-1] < 0.9 * losses[0], losses
 
 
+def test_a_fit_that_fails_mid_epoch_keeps_the_last_whole_epochs_checkpoint(tmp_path):
+    """An error part-way through epoch 3 leaves checkpoint.pt at epoch 2 with epoch 2's weights,
+    not the half-trained ones (which a resume would take for epoch 2's)."""
+    x, y = _data(120)
+
+    def trainer(epochs, callbacks=()):
+        torch.manual_seed(0)
+        return Trainer(
+            _net(), build_method(MethodConfig("std")), TrainConfig(epochs=epochs, batch_size=30), callbacks
+        )
+
+    tr = trainer(5, [Checkpoint(tmp_path / "c.pt", every=1), CsvMetrics(tmp_path / "m.csv")])
+    step, calls = tr.method.step, []
+
+    def failing(net, xb, yb):
+        calls.append(1)
+        if len(calls) == 4 * 2 + 3:  # 4 batches per epoch: the third batch of epoch 3
+            raise RuntimeError("boom")
+        return step(net, xb, yb)
+
+    tr.method.step = failing
+    with pytest.raises(RuntimeError, match="boom"):
+        tr.fit((x, y))
+    assert tr.interrupted
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)
+    reference = trainer(2)
+    reference.fit((x, y))
+    assert saved["epoch"] == 2
+    for key, value in reference.net.state_dict().items():
+        assert torch.equal(saved["model"][key], value), key
+    assert len((tmp_path / "m.csv").read_text().strip().splitlines()) == 1 + 2
+
+
 class _StopAt(Callback):
     """Simulates a killed run: stops after `epoch` epochs."""
 
