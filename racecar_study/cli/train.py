@@ -108,7 +108,7 @@ def run(args) -> int:
         run_ = train_to_dir(spec, args.seed, args.out, progress)
     except Interrupted as stop:
         done = len(stop.run.trainer.history)
-        kept = [p.name for p in sorted(args.out.iterdir()) if p.suffix in (".csv", ".pt", ".yaml")]
+        kept = sorted(previous_outputs(args.out))
         when = "" if stop.checkpoint_epoch is None else f" (checkpoint of epoch {stop.checkpoint_epoch})"
         print(
             f"racecar-study: interrupted after {done} of {args.epochs} epochs; "
@@ -120,7 +120,7 @@ def run(args) -> int:
     if run_.trainer.diverged:
         print(
             f"racecar-study: diverged: train_loss is {last['train_loss']} at epoch {run_.trainer.epoch}; "
-            f"metrics.csv, model.pt and config.yaml are in {args.out}, no SVD or pictures",
+            f"{', '.join(sorted(previous_outputs(args.out)))} in {args.out}, no SVD or pictures",
             file=sys.stderr,
         )
         return 1

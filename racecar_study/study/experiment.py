@@ -59,15 +59,14 @@ def fit(run: Run) -> list[dict[str, float]]:
 
 
 def write_run_outputs(run: Run, out: Path) -> None:
-    """model.pt, config.yaml, first-layer SVD files and pictures, reverse-pass reconstructions; of a
-    diverged run only the first two (its weights are not finite: nothing to decompose or draw)."""
+    """model.pt, first-layer SVD files and pictures, reverse-pass reconstructions; of a diverged run
+    only model.pt (its weights are not finite: nothing to decompose or draw)."""
     import numpy as np
 
     from racecar_study.core.analysis import save_model_pictures
 
     out.mkdir(parents=True, exist_ok=True)
     torch.save(run.net.state_dict(), out / "model.pt")
-    (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")
     if run.trainer.diverged:
         return
     x = run.splits.x_train[:8].to(run.trainer.device)
@@ -103,8 +102,8 @@ def remove_outputs(out: Path) -> None:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C in `train_to_dir`, raised once the finished epochs' outputs are written: metrics.csv,
-    config.yaml and the checkpoint of the last epoch it was due (`checkpoint_epoch`, None if none)."""
+    """Ctrl-C in `train_to_dir`, raised once the finished epochs' outputs are written: config.yaml,
+    metrics.csv and the checkpoint of the last epoch it was due (`checkpoint_epoch`, None if none)."""
 
     def __init__(self, run: Run, checkpoint_epoch: int | None):
         super().__init__()
@@ -118,10 +117,10 @@ def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | Non
     if progress is not None:
         callbacks.append(progress)
     run = build_run(spec, seed, callbacks=callbacks)
+    (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")  # what the run is
     try:
         fit(run)
     except KeyboardInterrupt:
-        (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")
         raise Interrupted(run, checkpoint.saved_epoch) from None
     write_run_outputs(run, out)
     return run

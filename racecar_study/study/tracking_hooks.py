@@ -161,19 +161,17 @@ class TrackingTrial(TrialHook):
             return
         if metrics.get("diverged"):  # weights not finite: no model, no pictures
             self.cb.close("FAILED")
-            if self.cb in _LIVE:
-                _LIVE.remove(self.cb)
-            return
-        splits = self.run.splits
-        self.cb.on_fit_end(self.run.trainer)
-        self.cb.log_final(
-            self.run.net,
-            self.best.state,
-            tuple(splits.input_shape),
-            splits.x_train[:SAMPLE_ROWS],
-            step=self.best.epoch,
-            status="FINISHED",
-        )
+        else:
+            splits = self.run.splits
+            self.cb.on_fit_end(self.run.trainer)
+            self.cb.log_final(
+                self.run.net,
+                self.best.state,
+                tuple(splits.input_shape),
+                splits.x_train[:SAMPLE_ROWS],
+                step=self.best.epoch,
+                status="FINISHED",
+            )
         if self.cb in _LIVE:
             _LIVE.remove(self.cb)
 
