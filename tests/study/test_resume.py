@@ -27,6 +27,18 @@ def _reports(trial_dir: Path) -> tuple[str, list[int]]:
     return rows[0]["trial_id"], [r["epoch"] for r in rows]
 
 
+def _mid_trial(folder: Path) -> bool:
+    """A trial has reported at least one epoch and not its last (its result.json, line by line)."""
+    for result in (folder / "tune").glob("*/result.json"):
+        try:
+            epoch = json.loads(result.read_text().splitlines()[-1])["epoch"]
+        except (OSError, IndexError, ValueError, KeyError):  # empty, or a line being written
+            continue
+        if epoch < STUDY["train"]["epochs"]:
+            return True
+    return False
+
+
 def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys, killed_driver):
     spec = write_spec(workdir, STUDY)
     folder = workdir / "runs" / "resume"
@@ -126,7 +138,9 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
             assert driver.poll() is None, (workdir / "driver.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial finished in time"
             time.sleep(0.1)
-        time.sleep(1.0)  # into the next trial
+        while not _mid_trial(folder):  # a trial of 12 epochs can pass in a fixed sleep: watch its reports
+            assert driver.poll() is None and time.monotonic() < deadline, "no second trial under way"
+            time.sleep(0.02)
         os.killpg(driver.pid, signal.SIGINT)
         assert driver.wait(timeout=60) == 130, (workdir / "driver.log").read_text()[-3000:]
     before = rows()
