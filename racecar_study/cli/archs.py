@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from racecar_study.models import ModelError, build_model, list_models
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -30,6 +28,8 @@ def _positive_ints(text: str, count: int, flag: str) -> list[int]:
 
 def describe(name: str, shape: tuple[int, int, int], classes: int) -> tuple[str, str, str]:
     """(name, parameter count, state count) or (name, reason it cannot build, '-')."""
+    from racecar_study.models import ModelError, build_model
+
     try:
         net = build_model(name, shape, classes)
     except ModelError as e:
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"racecar-study: error: {e}", file=sys.stderr)
         return 2
+    from racecar_study.models import list_models
+
     rows = [("architecture", "parameters", "states")]
     rows += [describe(n, shape, classes) for n in list_models()]  # type: ignore[arg-type]
     print(f"input {'x'.join(map(str, shape))}, {classes} classes")

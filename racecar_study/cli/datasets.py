@@ -7,8 +7,6 @@ import sys
 
 import yaml
 
-from racecar_study.data import DataError, list_datasets, load_dataset
-
 _MAX_CLASS_ROWS = 20
 
 
@@ -57,6 +55,8 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from racecar_study.data import list_datasets
+
     rows = [("data set", "size", "available here")]
     for info in list_datasets(args.cache_dir):
         rows.append((info.name, info.size, "yes" if info.available else f"no: {info.reason}"))
@@ -67,6 +67,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from racecar_study.data import DataError, load_dataset
+
     try:
         options = parse_options(args.opt)
         s = load_dataset(

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 from study_helpers import spec_dict, write_spec
 
+from racecar_study.cli.main import main
 from racecar_study.study.experiment import build_run
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import trial_status
@@ -76,7 +77,7 @@ def test_the_headline_names_diverged_trials_once_there_are_some():
     assert view._headline(wild) == "pending 0  running 0  done 1  stopped 0  diverged 1  error 0"
 
 
-def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path):
+def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path, capsys):
     """A metric no trial reports (recon_err_9 of a 2-state net) fails each trial with one line
     naming what it does report, and where the traceback is; Tune's tracebacks stay off the terminal."""
     spec = write_spec(tmp_path, spec_dict(metric="recon_err_9", **{"search.num_samples": 1}))
@@ -100,6 +101,7 @@ def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path):
     assert (
         f"error {row['trial_id']}: ValueError: metric: this trial reports no 'recon_err_9'" in said
     )  # summary
-    top = [sys.executable, "-m", "racecar_study.cli", "results", str(runs / "tiny"), "--top", "0"]
-    proc = subprocess.run(top, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.strip().endswith("argument --top: must be > 0, got 0")
+    with pytest.raises(SystemExit) as exit_:  # argparse's error, in-process
+        main(["results", str(runs / "tiny"), "--top", "0"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("argument --top: must be > 0, got 0")
