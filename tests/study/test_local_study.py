@@ -1,6 +1,7 @@
 """A small study end to end on the embedded local Ray: Optuna in SQLite, ASHA, results.parquet, and
 the hooks seam that tracking plugs into."""
 
+import re
 from pathlib import Path
 
 import optuna
@@ -88,5 +89,9 @@ def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     assert (folder / "spec.yaml").is_file() and (folder / "study.json").is_file()
 
     assert "best trials of e2e" in out and "racecar-study results" in out
+    # the command's whole wall time (Ray's start-up included), then the part Tune's run took
+    timed = re.search(r"wall time ([\d.]+) s \(([\d.]+) s of it in Ray Tune", out)
+    total, in_tune = float(timed[1]), float(timed[2])
+    assert 0 < in_tune < total
     rc, out, _ = run_cli(capsys, "results", str(folder), "--top", "3")
     assert rc == 0 and out.count("│ done") + out.count("│ stopped") == 3
