@@ -11,7 +11,7 @@ from . import sets  # noqa: F401  registers the built-in data sets
 from .api import load_dataset, load_table
 from .base import DataError, DataSplits
 from .cache import CODE_VERSION
-from .registry import DatasetInfo, list_datasets, register_dataset
+from .registry import DatasetInfo, absolute_paths, list_datasets, register_dataset
 from .request import check_options
 from .sets.peak import peak_disc_masks
 from .storage import splits_from_table, splits_to_table
@@ -19,6 +19,7 @@ from .transforms import register_transform
 
 __all__ = [
     "CODE_VERSION",
+    "absolute_paths",
     "check_options",
     "DataError",
     "DataSplits",

@@ -39,6 +39,7 @@ class DatasetEntry:
     check: Callable[[Path], str | None]  # cache_dir -> why not available here, or None
     fingerprint: Callable[..., Any] | None  # (ctx, **options) -> JSON-able state of the source files
     takes_path: bool
+    path_options: tuple[str, ...] = ()  # options whose values are file system paths
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,13 @@ def register_dataset(
     check: Callable[[Path], str | None] | None = None,
     fingerprint: Callable[..., Any] | None = None,
     takes_path: bool = False,
+    path_options: tuple[str, ...] = (),
 ):
     """Register `build(ctx, *, option=default, ...) -> DataSplits` under `name`.
 
     The builder's keyword-only parameters are the set's options. `takes_path` registers a
-    family addressed as "name:PATH".
+    family addressed as "name:PATH"; `path_options` names the options that hold paths (both are
+    made absolute by `absolute_paths` for processes with another working directory).
     """
 
     def decorate(build: Callable[..., DataSplits]) -> Callable[..., DataSplits]:
@@ -85,6 +88,7 @@ def register_dataset(
             check=check or (lambda cache_dir: None),
             fingerprint=fingerprint,
             takes_path=takes_path,
+            path_options=tuple(path_options),
         )
         return build
 
@@ -105,6 +109,24 @@ def lookup(name: str) -> tuple[DatasetEntry, str | None]:
         known = ", ".join(sorted(_display_name(e) for e in _REGISTRY.values()))
         raise DataError(f"unknown data set {name!r}; known: {known}")
     return entry, (path or None)
+
+
+def absolute_paths(name: str, options: dict[str, Any], base: str | Path | None = None):
+    """(name, options) with the PATH of a "prefix:PATH" name and every path option made absolute
+    against `base` (default: the working directory). A Ray trial runs in its own folder, where a
+    relative path would name nothing."""
+    entry, path = lookup(name)
+    base = Path(base) if base is not None else Path.cwd()
+
+    def absolute(p: str) -> str:
+        return str(base / Path(p).expanduser())  # an absolute p stays as it is
+
+    if path is not None:
+        name = f"{entry.name}:{absolute(path)}"
+    options = {
+        k: absolute(v) if k in entry.path_options and isinstance(v, str) else v for k, v in options.items()
+    }
+    return name, options
 
 
 def entries() -> list[DatasetEntry]:

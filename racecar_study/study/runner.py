@@ -87,7 +87,9 @@ class Outcome:
 
 
 def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
-    """The spec as it will run: --tracking-uri and --smoke applied, search and scheduler checked."""
+    """The spec as it will run: data paths absolute, --tracking-uri and --smoke applied, search and
+    scheduler checked."""
+    spec = _absolute_data_paths(spec)
     if opts.tracking_uri:
         spec = apply_overrides(spec, {"tracking.tracking_uri": opts.tracking_uri})
     if opts.smoke:
@@ -96,6 +98,18 @@ def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
         spec = smoke_spec(spec)
     check_study(spec)
     return spec
+
+
+def _absolute_data_paths(spec: StudySpec) -> StudySpec:
+    """Relative data paths (image_folder:PATH, root=) taken from the driver's working directory:
+    trials run in their own folders, and a resume may start elsewhere."""
+    from racecar_study.data import absolute_paths
+
+    name, options = absolute_paths(spec.data.name, spec.data.options())
+    changed = {k: v for k, v in options.items() if v != spec.data.options()[k]}
+    if name == spec.data.name and not changed:
+        return spec
+    return apply_overrides(spec, {"data.name": name, **{f"data.{k}": v for k, v in changed.items()}})
 
 
 def _load_tables(spec: StudySpec) -> dict[int, Any] | None:

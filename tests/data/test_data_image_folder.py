@@ -8,7 +8,7 @@ import torch
 from data_helpers import files, write_images
 from PIL import Image
 
-from racecar_study.data import DataError, load_dataset
+from racecar_study.data import DataError, absolute_paths, load_dataset
 
 
 def test_grey_pngs_by_class_folder(tmp_path, cache_dir):
@@ -79,3 +79,17 @@ def test_bad_options(tmp_path):
     with pytest.raises(DataError, match=r"test_fraction' must be a number in \[0, 1\)"):
         load_dataset(f"image_folder:{tmp_path / 'd'}", test_fraction=1, use_cache=False)
     assert torch.is_tensor(load_dataset(f"image_folder:{tmp_path / 'd'}", use_cache=False).x_train)
+
+
+def test_absolute_paths_takes_relative_paths_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name, options = absolute_paths("image_folder:imgs", {"size": 8})
+    assert name == f"image_folder:{tmp_path / 'imgs'}" and options == {"size": 8}
+    assert absolute_paths("image_folder:/data/x", {}) == ("image_folder:/data/x", {})
+    assert absolute_paths("cifar10", {"root": "tv", "download": False}) == (
+        "cifar10",
+        {"root": str(tmp_path / "tv"), "download": False},
+    )
+    assert absolute_paths("peak", {"n_per_class": 5}, base="/elsewhere") == ("peak", {"n_per_class": 5})
+    with pytest.raises(DataError, match="unknown data set"):
+        absolute_paths("nope", {})

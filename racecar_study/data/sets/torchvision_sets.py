@@ -60,7 +60,7 @@ def _register(name: str, class_name: str, marker: str, description: str, size: s
         root = default_root(cache_dir)
         return None if (root / marker).exists() else f"{root / marker} not found; {_HOW}"
 
-    @register_dataset(name, description=description, size=size, check=check)
+    @register_dataset(name, description=description, size=size, check=check, path_options=("root",))
     def build(ctx: BuildContext, *, root=None, download=False):
         bool_arg(f"{name} option 'download'", download)
         path = _root(ctx.cache_dir, root)
