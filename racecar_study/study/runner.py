@@ -38,7 +38,7 @@ from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
-from racecar_study.study.tune_log import RestoreFailure, TrialFailure
+from racecar_study.study.tune_log import RestoreFailure, TrialFailure, UnfinishedTrials
 
 _log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _fit(
     attach(session)
     start = time.perf_counter()
     try:
-        with RestoreFailure(session), TrialFailure(session):
+        with RestoreFailure(session), TrialFailure(session), UnfinishedTrials(session):
             tuner.fit()
     finally:
         detach()

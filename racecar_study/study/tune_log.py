@@ -67,3 +67,13 @@ class TrialFailure(_TuneLogFilter):
         else:
             print(line, file=sys.stderr)
         return False
+
+
+class UnfinishedTrials(_TuneLogFilter):
+    """Tune's closing "Trials did not complete: [...]" names trials the summary lists with their
+    errors (and the lines above gave one each as they failed)."""
+
+    LOGGER = "ray.tune.tune"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Trials did not complete")
