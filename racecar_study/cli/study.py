@@ -94,11 +94,12 @@ def _report(outcome, started: float) -> int:
     folder = _shown(outcome.paths.folder)
     print_summary(console, outcome.table, folder)
     shown = _shown(outcome.paths.results)
-    console.print(
-        f"wall time {time.perf_counter() - started:.1f} s ({outcome.wall_s:.1f} s of it in Ray Tune's run); "
-        f"results in {shown}",
-        highlight=False,
-    )
+    if outcome.ran:
+        wall = time.perf_counter() - started
+        took = f"wall time {wall:.1f} s ({outcome.wall_s:.1f} s of it in Ray Tune's run)"
+    else:
+        took = f"nothing to resume: all {outcome.total} trials have ended"
+    console.print(f"{took}; results in {shown}", highlight=False)
     if outcome.unfinished:
         console.print(
             f"{outcome.unfinished} of {outcome.total} trials did not finish; "

@@ -78,6 +78,7 @@ class Outcome:
     wall_s: float
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0  # trials the study asked for
+    ran: bool = True  # False: a resume found every trial ended and started nothing
 
     @property
     def unfinished(self) -> int:
@@ -187,10 +188,30 @@ def _fit(
         raise LaunchError(f"{paths.folder}: the study ended before any trial was created")
     for hook in hooks.driver:
         hook.on_study_end(session.table)
-    counts: dict[str, int] = {}
-    for status in session.table.column("status").to_pylist():
-        counts[status] = counts.get(status, 0) + 1
+    counts = _counts(session.table)
     return Outcome(spec, paths, session.table, time.perf_counter() - start, counts, session.total)
+
+
+def _counts(table) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in table.column("status").to_pylist():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _all_ended(spec: StudySpec, paths: StudyPaths, info: dict[str, Any]) -> Outcome | None:
+    """The study's outcome when results.parquet holds every trial it planned (study.json) and
+    each has ended: a resume then has nothing to run and starts no Ray. None otherwise."""
+    from racecar_study.study.results import read_results
+
+    planned = info.get("trials")
+    if not planned or not paths.results.is_file():
+        return None
+    table = read_results(paths.results)
+    counts = _counts(table)
+    if table.num_rows != planned or sum(counts.get(s, 0) for s in ENDED) != planned:
+        return None
+    return Outcome(spec, paths, table, 0.0, counts, planned, ran=False)
 
 
 def _start_hooks(spec, paths, opts, resumed: bool) -> tuple[StudyHooks, dict[str, Any]]:
@@ -276,9 +297,16 @@ def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any
             ) from None
         held.enter_context(StudyLock(paths.folder))
         paths.spec_file.write_text(dump_spec(spec))
-        write_study_file(paths, name=spec.name, address=opts.address, smoke=opts.smoke, spec_hash=spec.hash())
-        _tune_env()
         search = build_search(spec, paths, limit=_limit(opts.smoke))
+        write_study_file(
+            paths,
+            name=spec.name,
+            address=opts.address,
+            smoke=opts.smoke,
+            spec_hash=spec.hash(),
+            trials=search.num_samples,
+        )
+        _tune_env()
         tune_config, run_config = _configs(spec, paths, search)
         tuner = tune.Tuner(
             _trainable(spec, tables, hooks, context),
@@ -294,8 +322,11 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
     ones continue from their last checkpoint, and the searcher keeps its state."""
     from ray import tune
 
-    paths, _ = read_study_file(folder)
+    paths, info = read_study_file(folder)
     spec = resolve_spec(load_spec(paths.spec_file), replace(opts, smoke=False))  # saved already shrunk
+    check_free(paths.folder)  # a live driver's study is its own, ended or not
+    if (ended := _all_ended(spec, paths, info)) is not None:
+        return ended
     if opts.address is not None:
         check_storage(paths.storage, opts.address, opts.shared_storage)
         cluster.probe(opts.address)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import optuna
 import pyarrow.parquet as pq
+import pytest
 import ray
 from study_helpers import run_cli, spec_dict, write_spec
 
-from racecar_study.study import hooks
+from racecar_study.study import cluster, hooks
 from racecar_study.study.hooks import DriverHook, StudyHooks, TrialHook
 from racecar_study.study.results import FIXED
 
@@ -95,3 +96,10 @@ def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     assert 0 < in_tune < total
     rc, out, _ = run_cli(capsys, "results", str(folder), "--top", "3")
     assert rc == 0 and out.count("│ done") + out.count("│ stopped") == 3
+
+    # every planned trial has ended: resume says so and starts no Ray
+    saved = (folder / "results.parquet").read_bytes()
+    monkeypatch.setattr(cluster, "connect", lambda address: pytest.fail("resume started Ray"))
+    rc, out, _ = run_cli(capsys, "resume", str(folder), "--plain")
+    assert rc == 0 and "nothing to resume: all 6 trials have ended" in out
+    assert (folder / "results.parquet").read_bytes() == saved

@@ -92,6 +92,9 @@ def test_resume_stops_where_tune_would_start_the_study_over(workdir, capsys):
     saved = json.loads(state.read_text())
     saved["runner_data"] = "not Tune's driver data"
     state.write_text(json.dumps(saved))
+    # as if the study had a trial left to create: with every planned trial ended, resume starts nothing
+    info = json.loads((folder / "study.json").read_text())
+    (folder / "study.json").write_text(json.dumps({**info, "trials": info["trials"] + 1}))
     before = {p.name: p.read_bytes() for p in (folder / "tune").iterdir() if p.is_file()}
     results = (folder / "results.parquet").read_bytes()
 

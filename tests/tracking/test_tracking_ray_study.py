@@ -176,13 +176,14 @@ def test_best_model_is_registered_and_predicts_like_its_checkpoint(study):
         torch.testing.assert_close(model(x), reference.eval()(x))
 
 
-def test_resume_reopens_the_same_parent_and_children(study, capsys):
+def test_resuming_a_finished_study_touches_no_run(study, capsys):
+    """Every trial has ended: resume starts nothing, and the study's runs stay as they were (a
+    killed study's resume into the same runs: test_tracking_resume_killed.py)."""
     with _Cwd(study["work"]):
         rc = main(["resume", str(study["folder"]), "--tracking-uri", study["url"], "--plain"])
-    capsys.readouterr()
-    assert rc == 0
+    assert rc == 0 and "nothing to resume" in capsys.readouterr().out
     parents = _runs(study, "study")
-    assert len(parents) == 1 and parents[0].data.tags["racecar.resumed"] == "1"
+    assert len(parents) == 1 and "racecar.resumed" not in parents[0].data.tags
     assert parents[0].info.status == "FINISHED"
     children = _runs(study, "trial")
     assert len(children) == TRIALS
