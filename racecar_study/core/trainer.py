@@ -131,10 +131,15 @@ class Trainer:
         self, data: tuple[torch.Tensor, torch.Tensor], shuffle: bool
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         x, y = data
-        n = len(x)
+        n, b = len(x), self.cfg.batch_size
         order = torch.randperm(n, generator=self.generator) if shuffle else torch.arange(n)
-        for i in range(0, n, self.cfg.batch_size):
-            idx = order[i : i + self.cfg.batch_size]
+        if shuffle and b > 1 and n > b and n % b == 1:
+            # A last training batch of one sample: batch norm has no batch statistics to train on
+            # (torch raises), and the step would be one sample's noise. Reshuffled each epoch, that
+            # sample is in another batch next time.
+            n -= 1
+        for i in range(0, n, b):
+            idx = order[i : i + b]
             yield x[idx].to(self.device, non_blocking=True), y[idx].to(self.device, non_blocking=True)
 
     def _autocast(self) -> contextlib.AbstractContextManager:

@@ -72,6 +72,18 @@ def test_every_method_trains(name):
         assert "reg_term_1" in hist[-1]
 
 
+@pytest.mark.parametrize("name", method_names())
+def test_a_last_batch_of_one_sample_is_skipped(name):
+    """61 samples at batch 20: the fourth batch would hold one, on which batch norm cannot train
+    (torch raises). It is skipped; a new shuffle puts that sample in another batch next epoch."""
+    x, y = _data(61)
+    cfg = MethodConfig(name, lam=1e-3, reduction="mean", pre_epochs=1)
+    tr = Trainer(_net(), build_method(cfg), TrainConfig(epochs=2, batch_size=20, lr=1e-2))
+    assert len(tr.fit((x, y))) == 2
+    assert [len(b[0]) for b in tr.batches((x, y), shuffle=True)] == [20, 20, 20]
+    assert [len(b[0]) for b in tr.batches((x, y), shuffle=False)] == [20, 20, 20, 1]  # evaluation sees all
+
+
 @pytest.mark.parametrize(("optimizer", "pre_lr"), [("sgd", None), ("adamw", 0.05)])
 def test_pretraining_uses_the_training_optimizer(optimizer, pre_lr, monkeypatch):
     """Pre's autoencoder phase runs with the optimizer the run trains with, at pre_lr if given."""
