@@ -123,15 +123,21 @@ def print_summary(console: Console, table, folder: str, k: int = 5, browse: bool
     meta = results_meta(table)
     rows = best_rows(table, k)
     config_cols = [c for c in table.column_names if c.startswith("config.")]
-    out = Table(title=f"best trials of {meta.get('study')} by {meta.get('metric')} ({meta.get('mode')})")
-    for col in ("trial", "status", "epochs", f"best {meta.get('metric')}", *(c[7:] for c in config_cols)):
+    # several seeds: the last report's mean and spread beside the best mean (older files lack it)
+    spread = any(r.get("final_metric_std") is not None for r in rows)
+    metric = meta.get("metric")
+    out = Table(title=f"best trials of {meta.get('study')} by {metric} ({meta.get('mode')})")
+    final = [f"final {metric} ± seeds' std"] if spread else []
+    for col in ("trial", "status", "epochs", f"best {metric}", *final, *(c[7:] for c in config_cols)):
         out.add_column(col)
     for r in rows:
+        last = [f"{_fmt(r['final_metric'])} ± {_fmt(r['final_metric_std'])}"] if spread else []
         out.add_row(
             r["trial_id"],
             r["status"],
             str(r["epochs"]),
             _fmt(r["best_metric"]),
+            *last,
             *(_fmt(r[c]) for c in config_cols),
         )
     console.print(out)

@@ -1,7 +1,8 @@
 """results.parquet: one row per trial, rewritten atomically (tmp + os.replace) as trials finish.
 
 Columns: trial_id, status (pending/running/done/stopped/diverged/error), final_metric and best_metric (of
-the spec's `metric`, named in the schema metadata with `mode`), epochs, wall_time_s, node_id,
+the spec's `metric`, named in the schema metadata with `mode`; both the mean over the spec's seeds),
+final_metric_std (the seeds' spread at the last report; null with one seed), epochs, wall_time_s, node_id,
 hostname, device, checkpoint_path, mlflow_run_id (set by tracking hooks; null without them),
 error, then one `config.<dotted path>` column per search parameter (null where it did not apply).
 """
@@ -24,6 +25,7 @@ FIXED = [
     ("trial_id", pa.string()),
     ("status", pa.string()),
     ("final_metric", pa.float64()),
+    ("final_metric_std", pa.float64()),
     ("best_metric", pa.float64()),
     ("epochs", pa.int64()),
     ("wall_time_s", pa.float64()),
@@ -83,6 +85,7 @@ def trial_row(trial, spec: StudySpec, status: str) -> dict[str, Any]:
         "trial_id": trial.trial_id,
         "status": status,
         "final_metric": _finite(last.get(spec.metric)),
+        "final_metric_std": _finite(last.get(f"{spec.metric}_std")) if len(spec.seeds) > 1 else None,
         "best_metric": _finite(analysis.get(spec.mode)),
         "epochs": int(last.get("epoch", 0)),
         "wall_time_s": _finite(last.get("time_total_s")),
