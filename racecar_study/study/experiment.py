@@ -13,7 +13,7 @@ from racecar_study.core.methods import build_method
 from racecar_study.core.net import RacecarNet
 from racecar_study.core.trainer import Callback, Trainer
 from racecar_study.data import DataSplits, load_dataset
-from racecar_study.study.spec import StudySpec, dump_spec
+from racecar_study.study.spec import SpecError, StudySpec, dump_spec
 
 
 @dataclass
@@ -46,11 +46,23 @@ def build_run(
     # `outputs` widens the head beyond the data's classes (the MNIST SVD test: 784 -> 10 on two digits)
     outputs = int(options.pop("outputs", splits.num_classes))
     net = build_model(spec.model.arch, splits.input_shape, outputs, **options)
+    _check_batch_norm(net, spec.train.batch_size)
     method_cfg = spec.method.to_config(seed)
     if spec.method.lam_ratio is not None or not isinstance(method_cfg.lam, float | int):
         method_cfg.lam = resolve_lambdas(net, method_cfg.lam, ratio=spec.method.lam_ratio)
     trainer = Trainer(net, build_method(method_cfg), spec.train.to_config(seed), list(callbacks))
     return Run(spec, seed, splits, net, trainer)
+
+
+def _check_batch_norm(net: torch.nn.Module, batch_size: int) -> None:
+    """Batch norm trains on a batch's statistics, which one sample does not have (torch raises a
+    ValueError from deep inside the first step)."""
+    norms = [type(m).__name__ for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if batch_size == 1 and norms:
+        raise SpecError(
+            f"train.batch_size: 1 sample per batch, but the model's {norms[0]} layers need at least 2 "
+            "in training; use a larger batch or the architecture's batch_norm: false"
+        )
 
 
 def fit(run: Run) -> list[dict[str, float]]:
@@ -111,12 +123,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint = Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every))
     callbacks: list[Callback] = [CsvMetrics(out / "metrics.csv"), checkpoint]
     if progress is not None:
         callbacks.append(progress)
-    run = build_run(spec, seed, callbacks=callbacks)
+    run = build_run(spec, seed, callbacks=callbacks)  # a spec that cannot build leaves no folder
+    out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")  # what the run is
     try:
         fit(run)

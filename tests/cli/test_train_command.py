@@ -100,6 +100,9 @@ def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path, monkeypatch, ca
         (["--data", "peak", "--arch", "peak_mlp", "--epochs", "0"], "--epochs"),
         (["--data", "peak", "--arch", "peak_mlp", "--model-opt", "foo=1"], "unknown option 'foo'"),
         (["--data", "peak", "--arch", "peak_mlp", "--device", "cuda:7"], "--device"),
+        # found once the model is built (the folder was made before that)
+        (["--data", "peak", "--arch", "peak_mlp", "--batch-size", "1"], "train.batch_size: 1 sample per"),
+        (["--data", "digits", "--arch", "lenet"], "input 1x8x8 is too small"),
     ],
 )
 def test_bad_flags_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, flags, needle):
