@@ -40,12 +40,27 @@ def ordered(space: Space) -> list[tuple[str, Param]]:
 
 
 def active_overrides(space: Space, config: dict[str, Any]) -> dict[str, Any]:
-    """The dotted overrides a trial applies: config values of the parameters that are active."""
+    """The dotted overrides a trial applies: config values of the parameters that are active,
+    a grid point's JSON label (see `grid_points`) decoded."""
     chosen: dict[str, Any] = {}
     for path, param in ordered(space):
         if path in config and is_active(param, chosen):
-            chosen[path] = config[path]
+            chosen[path] = _decoded(param, config[path])
     return chosen
+
+
+def _labels(param: Param) -> list[str] | None:
+    """JSON labels of a choice that holds lists or dicts (None when every value is a scalar)."""
+    if param.kind != "choice" or all(_plain(v) for v in param.choice):
+        return None
+    return [json.dumps(v) for v in param.choice]
+
+
+def _decoded(param: Param, value: Any) -> Any:
+    labels = _labels(param)
+    if labels is not None and isinstance(value, str) and value in labels:
+        return param.choice[labels.index(value)]
+    return value
 
 
 def _reachable(space: Space) -> set[str]:
@@ -152,12 +167,17 @@ _GRID_VALUES: dict[str, Callable[[Param], list]] = {
 
 
 def grid_points(space: Space) -> list[dict[str, Any]]:
+    """Every combination, conditional parameters only where they apply. A list or dict value
+    (widths [64, 32]) stands as its JSON label: Tune walks into a preset point's lists as if they
+    were nested parameters and fails on them. `active_overrides` decodes the labels."""
     points: list[dict[str, Any]] = [{}]
     for path, param in ordered(space):
+        labels = _labels(param)
         grown = []
         for point in points:
-            if is_active(param, point):
-                grown += [{**point, path: v} for v in _GRID_VALUES[param.kind](param)]
+            if is_active(param, {k: _decoded(space[k], v) for k, v in point.items()}):
+                values = _GRID_VALUES[param.kind](param)
+                grown += [{**point, path: labels[i] if labels else v} for i, v in enumerate(values)]
             else:
                 grown.append(point)
         points = grown

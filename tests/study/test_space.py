@@ -113,6 +113,32 @@ def test_plans_per_algorithm(tmp_path):
     assert (tmp_path / "optuna.db").exists()
 
 
+def test_tune_generates_every_grid_point_with_list_values(tmp_path):
+    """Tune's grid searcher walks into a preset point's lists as if they were parameters (it failed
+    with "'NoneType' object is not subscriptable" on widths [16]); the points carry such values as
+    JSON labels, which the trial decodes."""
+    from ray.tune.experiment import Experiment
+
+    from racecar_study.study.layout import StudyPaths
+
+    space = {
+        "model.arch": {"choice": ["mlp", "convnet"]},
+        "model.widths": {"choice": [[16], [32, 16]], "when": {"model.arch": "mlp"}},
+    }
+    spec = _spec(space, **{"search.algorithm": "grid", "search.max_concurrent": 8})
+    plan = build_search(spec, StudyPaths(tmp_path, str(tmp_path)))
+    experiment = Experiment("grid", lambda config: None, config=plan.param_space, storage_path=str(tmp_path))
+    plan.search_alg.add_configurations([experiment])
+    configs = []
+    while (trial := plan.search_alg.next_trial()) is not None:
+        configs.append(active_overrides(spec.search.space, trial.config))
+    assert configs == [
+        {"model.arch": "mlp", "model.widths": [16]},
+        {"model.arch": "mlp", "model.widths": [32, 16]},
+        {"model.arch": "convnet"},
+    ]
+
+
 def test_check_space_rejects_empty_and_continuous_grids():
     with pytest.raises(SpecError, match="empty"):
         check_space({}, "optuna")
