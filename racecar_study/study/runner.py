@@ -37,6 +37,7 @@ from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
+from racecar_study.study.space import check_space, grid_points
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
 from racecar_study.study.tune_log import RestoreFailure, TrialFailure, UnfinishedTrials
 
@@ -88,9 +89,12 @@ class Outcome:
 
 
 def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
-    """The spec as it will run: data paths absolute, --tracking-uri and --smoke applied, search and
-    scheduler checked."""
+    """The spec as it will run: data paths absolute, a grid's size as its num_samples, --tracking-uri
+    and --smoke applied, search and scheduler checked."""
     spec = _absolute_data_paths(spec)
+    if spec.search.algorithm == "grid":  # the grid decides how many trials there are
+        check_space(spec.search.space, "grid")
+        spec = apply_overrides(spec, {"search.num_samples": len(grid_points(spec.search.space))})
     if opts.tracking_uri:
         spec = apply_overrides(spec, {"tracking.tracking_uri": opts.tracking_uri})
     if opts.smoke:

@@ -175,3 +175,14 @@ def test_seed_group_reports_means_and_resumes_exactly(tmp_path):
     assert resumed.epoch == 1
     again = [resumed.step() for _ in range(2)]
     assert again[-1]["train_loss"] == rows[-1]["train_loss"] and again[-1]["val_acc"] == rows[-1]["val_acc"]
+
+
+def test_a_grid_resolves_to_its_own_number_of_trials():
+    """num_samples does not apply to a grid: the resolved spec (validate, spec.yaml) says how many
+    trials the grid makes, and --smoke caps that as it caps any study."""
+    from racecar_study.study.runner import LaunchOptions, resolve_spec
+
+    space = {"method.name": {"choice": ["std", "rr", "ort"]}, "train.batch_size": {"choice": [10, 20]}}
+    spec = _spec(space, **{"search.algorithm": "grid", "search.num_samples": 50})
+    assert resolve_spec(spec, LaunchOptions()).search.num_samples == 6
+    assert resolve_spec(spec, LaunchOptions(smoke=True)).search.num_samples == 4
