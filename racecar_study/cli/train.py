@@ -23,9 +23,9 @@ def _key_values(items: list[str], flag: str) -> dict:
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one model in-process and write its outputs to --out")
-    p.add_argument("--data", required=True, help="data set name (see `racecar-study datasets`)")
+    p.add_argument("--data", help="data set name (see `racecar-study datasets`); required unless --resume")
     p.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="data set / task-view option")
-    p.add_argument("--arch", required=True, help="architecture (see `racecar-study archs`)")
+    p.add_argument("--arch", help="architecture (see `racecar-study archs`); required unless --resume")
     p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="architecture option")
     p.add_argument("--method", default="std", help="std | rr | ort | pre")
     p.add_argument("--lam", type=non_negative(), default=0.0, help="racecar lambda (rr)")
@@ -48,13 +48,24 @@ def register(sub) -> None:
     p.add_argument("--seed", type=non_negative(int), default=0)
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a previous run's outputs in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in --out from its checkpoint.pt, with its config.yaml's settings",
+    )
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run)
+    # what --resume takes from config.yaml instead: any of these given is a usage error
+    fixed = [a for a in p._actions if a.dest not in ("help", "out", "resume", "quiet")]
+    p.set_defaults(func=run, run_flags={a.option_strings[0]: (a.dest, a.default) for a in fixed})
 
 
 def run(args) -> int:
-    from racecar_study.core.callbacks import Progress
-    from racecar_study.study.experiment import Interrupted, previous_outputs, remove_outputs, train_to_dir
+    if args.resume:
+        return resume(args)
+    missing = [flag for flag in ("--data", "--arch") if getattr(args, flag[2:]) is None]
+    if missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)} (or --resume)")
+    from racecar_study.study.experiment import previous_outputs, remove_outputs, train_to_dir
     from racecar_study.study.spec import parse_spec
 
     raw = {
@@ -103,16 +114,44 @@ def run(args) -> int:
                 "pass --overwrite to replace it or choose another folder"
             )
         remove_outputs(args.out)
-    progress = None if args.quiet else Progress(every=max(1, args.epochs // 10))
+    return _finish(args, lambda progress: train_to_dir(spec, args.seed, args.out, progress), args.epochs)
+
+
+def resume(args) -> int:
+    """`train --resume --out DIR`: the run in DIR continues from its checkpoint."""
+    from racecar_study.study.experiment import previous_outputs, resume_in_dir, saved_run
+
+    given = [flag for flag, (dest, default) in args.run_flags.items() if getattr(args, dest) != default]
+    if given:
+        drop = ", ".join(given)
+        raise UsageError(f"--resume takes the run's settings from --out's config.yaml; drop {drop}")
+    found = previous_outputs(args.out) if args.out.is_dir() else []
+    if "model.pt" in found:
+        raise UsageError(f"--resume: the run in {args.out} has ended (model.pt is there); nothing to resume")
+    if "config.yaml" not in found or "checkpoint.pt" not in found:
+        raise UsageError(
+            f"--resume: {args.out} holds no run to resume (it needs config.yaml and checkpoint.pt; "
+            f"found {', '.join(found) or 'neither'})"
+        )
+    epochs = saved_run(args.out)[0].train.epochs
+    return _finish(args, lambda progress: resume_in_dir(args.out, progress), epochs)
+
+
+def _finish(args, train, epochs: int) -> int:
+    """Train with progress lines; report an interruption, a divergence or the final metrics."""
+    from racecar_study.core.callbacks import Progress
+    from racecar_study.study.experiment import Interrupted, previous_outputs
+
+    progress = None if args.quiet else Progress(every=max(1, epochs // 10))
     try:
-        run_ = train_to_dir(spec, args.seed, args.out, progress)
+        run_ = train(progress)
     except Interrupted as stop:
         done = len(stop.run.trainer.history)
         kept = sorted(previous_outputs(args.out))
         when = "" if stop.checkpoint_epoch is None else f" (checkpoint of epoch {stop.checkpoint_epoch})"
         print(
-            f"racecar-study: interrupted after {done} of {args.epochs} epochs; "
-            f"{', '.join(kept) or 'nothing'} in {args.out}{when}",
+            f"racecar-study: interrupted after {done} of {epochs} epochs; "
+            f"{', '.join(kept) or 'nothing'} in {args.out}{when}; continue with --resume --out {args.out}",
             file=sys.stderr,
         )
         return 130

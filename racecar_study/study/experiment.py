@@ -122,17 +122,63 @@ class Interrupted(KeyboardInterrupt):
         self.run, self.checkpoint_epoch = run, checkpoint_epoch
 
 
-def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:
+def _dir_callbacks(
+    spec: StudySpec, out: Path, progress: Callback | None
+) -> tuple[list[Callback], Checkpoint]:
     checkpoint = Checkpoint(out / "checkpoint.pt", every=max(1, spec.checkpoint.every))
     callbacks: list[Callback] = [CsvMetrics(out / "metrics.csv"), checkpoint]
-    if progress is not None:
-        callbacks.append(progress)
-    run = build_run(spec, seed, callbacks=callbacks)  # a spec that cannot build leaves no folder
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")  # what the run is
+    return callbacks + ([progress] if progress is not None else []), checkpoint
+
+
+def _fit_to_dir(run: Run, out: Path, checkpoint: Checkpoint) -> Run:
     try:
         fit(run)
     except KeyboardInterrupt:
         raise Interrupted(run, checkpoint.saved_epoch) from None
     write_run_outputs(run, out)
     return run
+
+
+def train_to_dir(spec: StudySpec, seed: int, out: Path, progress: Callback | None = None) -> Run:
+    callbacks, checkpoint = _dir_callbacks(spec, out, progress)
+    run = build_run(spec, seed, callbacks=callbacks)  # a spec that cannot build leaves no folder
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(dump_spec(run.spec) + f"seed: {run.seed}\n")  # what the run is
+    return _fit_to_dir(run, out, checkpoint)
+
+
+def saved_run(out: Path) -> tuple[StudySpec, int]:
+    """The spec and seed `train_to_dir` recorded in `out`/config.yaml."""
+    import yaml
+
+    from racecar_study.study.spec import parse_spec
+
+    raw = yaml.safe_load((out / "config.yaml").read_text())
+    seed = raw.pop("seed")
+    return parse_spec(raw, str(out / "config.yaml")), seed
+
+
+def resume_in_dir(out: Path, progress: Callback | None = None) -> Run:
+    """Continue the run `train_to_dir` left unfinished in `out` (Ctrl-C, a kill) from its
+    checkpoint.pt: the same spec and seed, metrics.csv's rows up to the checkpoint's epoch kept and
+    the rest trained again, so the finished run's files are those of an uninterrupted one."""
+    spec, seed = saved_run(out)
+    callbacks, checkpoint = _dir_callbacks(spec, out, progress)
+    run = build_run(spec, seed, callbacks=callbacks)
+    run.trainer.load_checkpoint(out / "checkpoint.pt")
+    checkpoint.saved_epoch = run.trainer.epoch
+    kept = _read_metrics(out / "metrics.csv")
+    run.trainer.history = [row for row in kept if row["epoch"] <= run.trainer.epoch]
+    return _fit_to_dir(run, out, checkpoint)
+
+
+def _read_metrics(path: Path) -> list[dict[str, float]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows

@@ -103,6 +103,9 @@ def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path, monkeypatch, ca
         # found once the model is built (the folder was made before that)
         (["--data", "peak", "--arch", "peak_mlp", "--batch-size", "1"], "train.batch_size: 1 sample per"),
         (["--data", "digits", "--arch", "lenet"], "input 1x8x8 is too small"),
+        (["--data", "peak"], "the following arguments are required: --arch (or --resume)"),
+        (["--resume", "--lr", "0.1"], "settings from --out's config.yaml; drop --lr"),
+        (["--resume"], "holds no run to resume (it needs config.yaml and checkpoint.pt; found neither)"),
     ],
 )
 def test_bad_flags_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, flags, needle):
@@ -161,7 +164,8 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
     assert proc.returncode == 130, err
     said = re.fullmatch(
         r"racecar-study: interrupted after (\d+) of 1000 epochs; "
-        r"checkpoint.pt, config.yaml, metrics.csv in \S+ \(checkpoint of epoch (\d+)\)",
+        r"checkpoint.pt, config.yaml, metrics.csv in \S+ \(checkpoint of epoch (\d+)\); "
+        r"continue with --resume --out \S+",
         err.strip(),
     )
     done, saved = int(said[1]), int(said[2])
@@ -171,6 +175,50 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == saved
     # weights part-way through an epoch are not an output, and no half-written checkpoint is left
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
+
+
+@pytest.mark.parametrize("method", ["rr", "pre"])
+def test_resume_finishes_an_interrupted_run_as_if_never_stopped(tmp_path, monkeypatch, capsys, method):
+    """Ctrl-C after epoch 4 of 6, then `train --resume`: the same weights and metrics (but for the
+    epochs' times) as a run never stopped; `pre` does not pretrain again."""
+    import torch
+
+    from racecar_study.core import callbacks
+
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "c"))
+    flags = ["train", "--data", "peak", "--data-opt", "n_per_class=10", "--arch", "peak_mlp"]
+    flags += ["--method", method, "--lam", "1e-5", "--pre-epochs", "2", "--epochs", "6"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*flags, "--out", str(whole), "--quiet"]) == 0
+
+    class CtrlC(callbacks.Callback):  # stands in for the progress printer: Ctrl-C after epoch 4
+        def __init__(self, every, printer=print):
+            pass
+
+        def on_epoch_end(self, trainer, metrics):
+            if trainer.epoch == 4:
+                raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(callbacks, "Progress", CtrlC)
+        assert main([*flags, "--out", str(cut)]) == 130
+    assert "continue with --resume --out" in capsys.readouterr().err
+    assert not (cut / "model.pt").exists()
+    assert main(["train", "--resume", "--out", str(cut), "--quiet"]) == 0
+
+    a, b = (torch.load(d / "model.pt", weights_only=True) for d in (whole, cut))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def rows(folder, name="metrics.csv"):
+        lines = (folder / name).read_text().splitlines()
+        keep = [i for i, col in enumerate(lines[0].split(",")) if col != "epoch_time"]
+        return [[line.split(",")[i] for i in keep] for line in lines]
+
+    assert rows(cut) == rows(whole) and len(rows(cut)) == 7
+    if method == "pre":
+        assert rows(cut, "pretrain.csv") == rows(whole, "pretrain.csv")
+    assert main(["train", "--resume", "--out", str(cut)]) == 2  # it has ended now
+    assert "nothing to resume" in capsys.readouterr().err
 
 
 def test_a_previous_run_is_kept_unless_overwrite_is_given(tmp_path, monkeypatch, capsys):
