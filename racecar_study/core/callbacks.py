@@ -10,13 +10,25 @@ from racecar_study.core.trainer import Callback, Trainer
 
 
 class CsvMetrics(Callback):
-    """Writes one row per epoch to a CSV file at the end of fit; the header is the union of keys.
-    A method with a pretraining phase (`pre`) also gets `pretrain.csv` beside it: layer, epoch,
-    recon_loss."""
+    """One row per epoch in a CSV file, the header the union of keys. Each epoch's row is appended
+    as it ends, so a process killed outright (SIGKILL, the OOM killer) leaves every finished epoch;
+    the end of fit writes the whole file again, atomically. A method with a pretraining phase
+    (`pre`) also gets `pretrain.csv` beside it at the end of fit: layer, epoch, recon_loss."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.pretrain_path = self.path.with_name("pretrain.csv")
+        self.keys: list[str] | None = None  # the header on disk
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.keys = _write_csv(self.path, trainer.history, first="epoch")  # a resumed run's rows
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.keys is None or not set(metrics) <= set(self.keys):  # first row, or a new column
+            self.keys = _write_csv(self.path, trainer.history, first="epoch")
+            return
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.keys).writerow(metrics)
 
     def on_fit_end(self, trainer: Trainer) -> None:
         _write_csv(self.path, trainer.history, first="epoch")
@@ -24,9 +36,11 @@ class CsvMetrics(Callback):
             _write_csv(self.pretrain_path, trainer.pretrain_history, first="layer")
 
 
-def _write_csv(path: Path, rows: list[dict[str, float]], first: str) -> None:
-    if not rows:  # stopped before its first epoch: no file rather than an empty one
-        return
+def _write_csv(path: Path, rows: list[dict[str, float]], first: str) -> list[str] | None:
+    """The rows with a header of their keys (`first` leading), atomically; the header, or None
+    when there are no rows (no file rather than an empty one)."""
+    if not rows:
+        return None
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
@@ -37,6 +51,7 @@ def _write_csv(path: Path, rows: list[dict[str, float]], first: str) -> None:
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
+    return keys
 
 
 class Checkpoint(Callback):

@@ -173,12 +173,20 @@ def resume_in_dir(out: Path, progress: Callback | None = None) -> Run:
 
 
 def _read_metrics(path: Path) -> list[dict[str, float]]:
+    """metrics.csv's whole rows; a last line cut short by a kill (fields missing) is left out."""
     import csv
 
     if not path.is_file():
         return []
+    rows = []
     with open(path, newline="") as f:
-        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
+        for raw in csv.DictReader(f):
+            if None in raw.values() or None in raw:  # too few or too many fields
+                continue
+            try:
+                row = {k: float(v) for k, v in raw.items() if v != ""}
+                row["epoch"] = int(row["epoch"])
+            except (ValueError, KeyError):
+                continue
+            rows.append(row)
     return rows

@@ -1,6 +1,7 @@
 """`racecar-study train`: outputs, one-line errors, nothing written on bad input."""
 
 import re
+import signal
 import subprocess
 import sys
 
@@ -141,11 +142,11 @@ def test_an_out_folder_that_cannot_be_made_is_a_usage_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name != "c"] == ["afile"]  # c: the data cache
 
 
-def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
-    """Interrupted, train writes metrics.csv of the finished epochs, keeps the checkpoint of the last
-    one (not the weights part-way through the next) and says so in one line; exit 130."""
-    import signal
-
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_keeps_the_finished_epochs(tmp_path, signum):
+    """Interrupted (Ctrl-C, or `kill`'s SIGTERM), train writes metrics.csv of the finished epochs,
+    keeps the checkpoint of the last one (not the weights part-way through the next) and says so
+    in one line; exit 130."""
     import torch
 
     out = tmp_path / "run"
@@ -159,7 +160,7 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
     )
     assert proc.stdout.readline().startswith("epoch 100/1000 ")  # training is under way
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     said = re.fullmatch(
@@ -175,6 +176,34 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path):
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == saved
     # weights part-way through an epoch are not an output, and no half-written checkpoint is left
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv"]
+
+
+def test_a_killed_run_keeps_its_finished_epochs_and_resumes(tmp_path, monkeypatch):
+    """SIGKILL leaves no chance to write anything: metrics.csv gets each epoch's row as it ends, so
+    the kill loses none, and --resume goes on from the last checkpoint with every epoch once."""
+    out = tmp_path / "run"
+    flags = "--data peak --data-opt n_per_class=10 --arch mlp --model-opt widths=[16] --epochs 150"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "racecar_study.cli", "train", *flags.split(), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"RACECAR_CACHE_DIR": str(tmp_path / "c"), "PATH": "", "PYTHONUNBUFFERED": "1"},
+    )
+    while not proc.stdout.readline().startswith("epoch 60/150 "):  # progress every 15 epochs
+        assert proc.poll() is None
+    proc.kill()
+    proc.wait(timeout=30)
+    before = (out / "metrics.csv").read_text().splitlines()
+    assert len(before) > 60 and sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "config.yaml",
+        "metrics.csv",
+    ]
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "c"))
+    assert main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
+    after = (out / "metrics.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in after[1:]] == list(range(1, 151))
+    assert after[:60] == before[:60]  # the epochs before the kill, kept as they were
 
 
 @pytest.mark.parametrize("method", ["rr", "pre"])
