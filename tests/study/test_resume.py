@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from study_helpers import run_cli, spec_dict, write_spec
 
 NUM_SAMPLES = 5
@@ -109,10 +110,13 @@ def test_resume_stops_where_tune_would_start_the_study_over(workdir, capsys):
     assert len([p for p in (folder / "tune").iterdir() if p.is_dir()]) == 2  # no new trial folders
 
 
-def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir, capsys):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir, capsys, stop):
     """Ctrl-C (SIGINT to the driver's process group): Tune marks the live trial TERMINATED without
     completing it and a resume runs it again, so results.parquet must call it pending, not
-    stopped (which means the scheduler ended it), and the exit code says to resume."""
+    stopped (which means the scheduler ended it), and the exit code says to resume. `kill PID`
+    (SIGTERM to the driver alone; Ray's own handler would dump a stack and end it) stops the same
+    way; the resume is checked once."""
     import os
     import signal
     import subprocess
@@ -144,7 +148,10 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
         while not _mid_trial(folder):  # a trial of 12 epochs can pass in a fixed sleep: watch its reports
             assert driver.poll() is None and time.monotonic() < deadline, "no second trial under way"
             time.sleep(0.02)
-        os.killpg(driver.pid, signal.SIGINT)
+        if stop == "ctrl-c":
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            driver.send_signal(signal.SIGTERM)
         assert driver.wait(timeout=60) == 130, (workdir / "driver.log").read_text()[-3000:]
     before = rows()
     assert {r["status"] for r in before} <= {"done", "pending"}, before
@@ -153,6 +160,9 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
     log = (workdir / "driver.log").read_text().splitlines()
     headline = [ln for ln in log if ln.startswith("pending ") and " error " in ln][-1]  # the view's last
     assert "stopped 0" in headline and f"pending {NUM_SAMPLES - len(before) + 1}" in headline, headline
+    assert "continue with: racecar-study resume" in log[-1] and "SIGTERM received" not in "\n".join(log)
+    if stop == "sigterm":
+        return
 
     rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
     assert rc == 0, err
