@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -141,34 +137,15 @@ def resume(args) -> int:
     return _finish(args, lambda progress: resume_in_dir(args.out, progress), epochs)
 
 
-@contextmanager
-def _stop_signals_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (`kill`, a batch system's time limit) and SIGHUP (a closed terminal) end the run as
-    Ctrl-C does, keeping the finished epochs and the last checkpoint; by default they end the
-    process on the spot."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():  # only there can signals be set
-        yield
-        return
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _finish(args, train, epochs: int) -> int:
     """Train with progress lines; report an interruption, a divergence or the final metrics."""
     from racecar_study.core.callbacks import Progress
     from racecar_study.study.experiment import Interrupted, previous_outputs
+    from racecar_study.study.signals import raise_interrupt, stop_signals
 
     progress = None if args.quiet else Progress(every=max(1, epochs // 10))
     try:
-        with _stop_signals_as_ctrl_c():
+        with stop_signals(raise_interrupt):  # kill and a closed terminal stop as Ctrl-C does
             run_ = train(progress)
     except Interrupted as stop:
         done = len(stop.run.trainer.history)

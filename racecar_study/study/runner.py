@@ -37,6 +37,7 @@ from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
+from racecar_study.study.signals import send_ctrl_c, stop_signals
 from racecar_study.study.space import check_space, grid_points
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
 from racecar_study.study.tune_log import RestoreFailure, TrialFailure, UnfinishedTrials
@@ -272,35 +273,14 @@ def _attached(spec: StudySpec, opts: LaunchOptions, hooks: StudyHooks) -> Iterat
         try:
             if opts.address is not None:
                 _check_cluster(spec, opts.address)
-            with _stop_signals_as_ctrl_c():
+            # set after ray.init, whose own handler dumps a stack trace and ends the driver at once
+            with stop_signals(send_ctrl_c):
                 yield
         finally:
             cluster.disconnect()
     except BaseException as e:
         _abort(hooks, e)
         raise
-
-
-@contextmanager
-def _stop_signals_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (`kill`, a batch system's time limit) and SIGHUP (a closed terminal) stop the study
-    as Ctrl-C does: Tune ends the running trials, saves its state and the study can be resumed.
-    Set after `ray.init`, whose own handler dumps a stack trace and ends the driver at once."""
-    import signal
-    import threading
-
-    def ctrl_c(signum, frame):
-        os.kill(os.getpid(), signal.SIGINT)
-
-    if threading.current_thread() is not threading.main_thread():  # only there can signals be set
-        yield
-        return
-    previous = {sig: signal.signal(sig, ctrl_c) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _limit(smoke: bool) -> int | None:
