@@ -39,3 +39,34 @@ def test_late_report_after_restore(tmp_path, cls):
     restored.on_trial_complete("t1", late)
     (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5  # the first value kept
+
+
+def test_tpe_repeats_are_asked_again(tmp_path):
+    """Over 8 configurations TPE proposes some twice in 8 trials (Tune's OptunaSearch runs them);
+    the study's searcher prunes each repeat and asks again, so 8 trials get 8 configurations, and
+    a 9th, with none left, takes a repeat rather than none."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+    def space(trial):
+        trial.suggest_categorical("m", ["std", "ort"])
+        trial.suggest_categorical("w", [16, 32, 64, 128])
+
+    def run(cls, n):
+        searcher = cls(
+            space=space,
+            metric="val_acc",
+            mode="max",
+            study_name=cls.__name__,
+            storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}"),
+            sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
+        )
+        configs = []
+        for i in range(n):
+            config = searcher.suggest(f"t{i}")
+            configs.append((config["m"], config["w"]))
+            searcher.on_trial_complete(f"t{i}", {"val_acc": config["w"] / 128 + (config["m"] == "ort")})
+        return configs
+
+    assert len(set(run(OptunaSearch, 8))) < 8  # what this guards against
+    configs = run(StudyOptunaSearch, 9)
+    assert len(set(configs[:8])) == 8 and configs[8] in configs[:8]
