@@ -6,6 +6,8 @@ import csv
 import os
 from pathlib import Path
 
+import torch
+
 from racecar_study.core.trainer import Callback, Trainer
 
 
@@ -59,7 +61,13 @@ class Checkpoint(Callback):
 
     def __init__(self, path: str | os.PathLike, every: int = 1):
         self.path, self.every = Path(path), max(1, every)
-        self.saved_epoch: int | None = None  # the epoch the file holds, once written
+
+    def saved_epoch(self) -> int | None:
+        """The epoch the file holds, read from it: a Ctrl-C can land between the file's replacement
+        and any note of it made here."""
+        if not self.path.is_file():
+            return None
+        return int(torch.load(self.path, map_location="cpu", weights_only=True)["epoch"])
 
     def _save(self, trainer: Trainer) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -69,7 +77,6 @@ class Checkpoint(Callback):
         except BaseException:  # Ctrl-C while saving: the last whole checkpoint stays, no half file
             tmp.unlink(missing_ok=True)
             raise
-        self.saved_epoch = trainer.epoch
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if trainer.epoch % self.every == 0:

@@ -134,7 +134,7 @@ def _fit_to_dir(run: Run, out: Path, checkpoint: Checkpoint) -> Run:
     try:
         fit(run)
     except KeyboardInterrupt:
-        raise Interrupted(run, checkpoint.saved_epoch) from None
+        raise Interrupted(run, checkpoint.saved_epoch()) from None
     write_run_outputs(run, out)
     return run
 
@@ -166,7 +166,6 @@ def resume_in_dir(out: Path, progress: Callback | None = None) -> Run:
     callbacks, checkpoint = _dir_callbacks(spec, out, progress)
     run = build_run(spec, seed, callbacks=callbacks)
     run.trainer.load_checkpoint(out / "checkpoint.pt")
-    checkpoint.saved_epoch = run.trainer.epoch
     kept = _read_metrics(out / "metrics.csv")
     run.trainer.history = [row for row in kept if row["epoch"] <= run.trainer.epoch]
     return _fit_to_dir(run, out, checkpoint)

@@ -268,3 +268,32 @@ def test_a_previous_run_is_kept_unless_overwrite_is_given(tmp_path, monkeypatch,
     assert main([*flags, "--overwrite"]) == 0
     assert not (out / "pretrain.csv").exists() and (out / "notes.txt").read_text() == "mine"
     assert (out / "svd" / "vectors.png").exists()
+
+
+def test_a_stop_right_after_a_checkpoint_is_replaced_reports_that_checkpoint(tmp_path, monkeypatch, capsys):
+    """A signal can land after checkpoint.pt is replaced and before anything notes it (the fresh
+    clone's SIGTERM run caught it: 'checkpoint of epoch 100' for a file holding 101). The epoch
+    reported is read from the file."""
+    import os
+
+    import torch
+
+    from racecar_study.core import callbacks
+
+    monkeypatch.setenv("RACECAR_CACHE_DIR", str(tmp_path / "c"))
+    replace, saved = os.replace, []
+
+    def replace_then_stop(src, dst):
+        replace(src, dst)
+        if str(dst).endswith("checkpoint.pt"):  # metrics.csv is replaced too
+            saved.append(dst)
+            if len(saved) == 3:
+                raise KeyboardInterrupt  # the third checkpoint (epoch 3) is in place
+
+    monkeypatch.setattr(callbacks.os, "replace", replace_then_stop)
+    out = tmp_path / "run"
+    flags = ["train", "--data", "peak", "--data-opt", "n_per_class=10", "--arch", "mlp", "--epochs", "6"]
+    assert main([*flags, "--out", str(out)]) == 130
+    assert "(checkpoint of epoch 3)" in capsys.readouterr().err
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 3
