@@ -57,8 +57,10 @@ def build_run(
 def _check_batch_norm(net: torch.nn.Module, batch_size: int) -> None:
     """Batch norm trains on a batch's statistics, which one sample does not have (torch raises a
     ValueError from deep inside the first step)."""
+    if batch_size != 1:
+        return
     norms = [type(m).__name__ for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if batch_size == 1 and norms:
+    if norms:
         raise SpecError(
             f"train.batch_size: 1 sample per batch, but the model's {norms[0]} layers need at least 2 "
             "in training; use a larger batch or the architecture's batch_norm: false"

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -111,8 +112,9 @@ def _absolute_data_paths(spec: StudySpec) -> StudySpec:
     trials run in their own folders, and a resume may start elsewhere."""
     from racecar_study.data import absolute_paths
 
-    name, options = absolute_paths(spec.data.name, spec.data.options())
-    changed = {k: v for k, v in options.items() if v != spec.data.options()[k]}
+    given = spec.data.options()
+    name, options = absolute_paths(spec.data.name, given)
+    changed = {k: v for k, v in options.items() if v != given[k]}
     if name == spec.data.name and not changed:
         return spec
     return apply_overrides(spec, {"data.name": name, **{f"data.{k}": v for k, v in changed.items()}})
@@ -198,10 +200,7 @@ def _fit(
 
 
 def _counts(table) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for status in table.column("status").to_pylist():
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    return dict(Counter(table.column("status").to_pylist()))
 
 
 def _all_ended(spec: StudySpec, paths: StudyPaths, info: dict[str, Any]) -> Outcome | None:

@@ -107,11 +107,11 @@ def _plain(v: Any) -> bool:
 
 
 def _suggest_choice(trial, path: str, param: Param) -> Any:
-    if all(_plain(v) for v in param.choice):
+    # Optuna's categoricals hold only scalars: lists such as widths [256, 128] travel as JSON labels.
+    labels = _labels(param)
+    if labels is None:
         return trial.suggest_categorical(path, list(param.choice))
-    # Optuna's categoricals hold only scalars: lists such as widths [256, 128] travel as JSON text.
-    labels = [json.dumps(v) for v in param.choice]
-    return param.choice[labels.index(trial.suggest_categorical(path, labels))]
+    return _decoded(param, trial.suggest_categorical(path, labels))
 
 
 _OPTUNA: dict[str, Callable] = {
