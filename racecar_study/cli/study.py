@@ -53,10 +53,11 @@ def register(sub) -> None:
 
 
 def validate(args) -> int:
-    from racecar_study.study.runner import LaunchOptions, resolve_spec
+    from racecar_study.study.runner import LaunchOptions, check_networks, load_tables, resolve_spec
     from racecar_study.study.spec import dump_spec, load_spec
 
     spec = resolve_spec(load_spec(args.spec), LaunchOptions(smoke=args.smoke))
+    check_networks(spec, load_tables(spec))
     sys.stdout.write(dump_spec(spec))
     return 0
 

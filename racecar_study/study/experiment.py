@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from racecar_study.core.callbacks import Checkpoint, CsvMetrics
-from racecar_study.core.methods import build_method
+from racecar_study.core.methods import Method, build_method
 from racecar_study.core.net import RacecarNet
 from racecar_study.core.trainer import Callback, Trainer
 from racecar_study.data import DataSplits, load_dataset
@@ -38,20 +38,33 @@ def load_splits(spec: StudySpec, seed: int | None = None) -> DataSplits:
 def build_run(
     spec: StudySpec, seed: int, splits: DataSplits | None = None, callbacks: list[Callback] | tuple = ()
 ) -> Run:
-    from racecar_study.models import build_model, resolve_lambdas
-
     splits = splits if splits is not None else load_splits(spec, seed)
     torch.manual_seed(seed)  # model initialisation is part of the seeded run
+    net, method = build_net(spec, seed, splits.input_shape, splits.num_classes)
+    trainer = Trainer(net, method, spec.train.to_config(seed), list(callbacks))
+    return Run(spec, seed, splits, net, trainer)
+
+
+def build_net(
+    spec: StudySpec, seed: int, input_shape: tuple[int, ...], num_classes: int
+) -> tuple[RacecarNet, Method]:
+    """The spec's network for data of this shape, and its method (which the Trainer validates
+    against the network). ModelError when the network cannot be built, SpecError when the batch
+    size or the lambdas do not suit it."""
+    from racecar_study.models import ModelError, build_model, resolve_lambdas
+
     options = spec.model.options()
     # `outputs` widens the head beyond the data's classes (the MNIST SVD test: 784 -> 10 on two digits)
-    outputs = int(options.pop("outputs", splits.num_classes))
-    net = build_model(spec.model.arch, splits.input_shape, outputs, **options)
+    outputs = int(options.pop("outputs", num_classes))
+    net = build_model(spec.model.arch, input_shape, outputs, **options)
     _check_batch_norm(net, spec.train.batch_size)
     method_cfg = spec.method.to_config(seed)
     if spec.method.lam_ratio is not None or not isinstance(method_cfg.lam, float | int):
-        method_cfg.lam = resolve_lambdas(net, method_cfg.lam, ratio=spec.method.lam_ratio)
-    trainer = Trainer(net, build_method(method_cfg), spec.train.to_config(seed), list(callbacks))
-    return Run(spec, seed, splits, net, trainer)
+        try:
+            method_cfg.lam = resolve_lambdas(net, method_cfg.lam, ratio=spec.method.lam_ratio)
+        except ModelError as e:
+            raise SpecError(f"method.lam: {e}") from None
+    return net, build_method(method_cfg)
 
 
 def _check_batch_norm(net: torch.nn.Module, batch_size: int) -> None:

@@ -39,8 +39,8 @@ from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
 from racecar_study.study.signals import send_ctrl_c, stop_signals
-from racecar_study.study.space import check_space, grid_points
-from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
+from racecar_study.study.space import check_space, grid_points, shape_points
+from racecar_study.study.spec import SpecError, StudySpec, apply_overrides, dump_spec, load_spec
 from racecar_study.study.tune_log import RestoreFailure, TrialFailure, UnfinishedTrials
 
 _log = logging.getLogger(__name__)
@@ -120,13 +120,36 @@ def _absolute_data_paths(spec: StudySpec) -> StudySpec:
     return apply_overrides(spec, {"data.name": name, **{f"data.{k}": v for k, v in changed.items()}})
 
 
-def _load_tables(spec: StudySpec) -> dict[int, Any] | None:
+def load_tables(spec: StudySpec) -> dict[int, Any] | None:
     """One Arrow table per seed, or None when trials must load their own (the search changes data)."""
     if any(p.startswith("data.") for p in spec.search.space):
         return None
     from racecar_study.data import load_table
 
     return {s: load_table(spec.data.name, seed=s, **spec.data.options()) for s in spec.seeds}
+
+
+def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
+    """Every network the search can ask for takes the data and suits the method: an architecture
+    too deep for 8x8 images or a lambda list of the wrong length is a SpecError before launch, not
+    a failure of every such trial. Skipped when trials load data the search changes (tables None)."""
+    if tables is None:
+        return
+    from racecar_study.data.storage import table_meta
+    from racecar_study.models import ModelError
+    from racecar_study.study.experiment import build_net
+
+    meta = table_meta(next(iter(tables.values())))
+    shape, classes = tuple(meta["shape"]), len(meta["class_names"])
+    for overrides in shape_points(spec.search.space):
+        try:
+            net, method = build_net(apply_overrides(spec, overrides), spec.seeds[0], shape, classes)
+            method.validate(net)
+        except (ModelError, SpecError, ValueError) as e:
+            message = f"model: {e}" if isinstance(e, ModelError) else str(e)
+            if overrides:
+                message += f" (trials with {', '.join(f'{k}={v}' for k, v in overrides.items())})"
+            raise SpecError(message) from None
 
 
 def _check_cluster(spec: StudySpec, address: str | None) -> None:
@@ -257,7 +280,8 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
         cluster.probe(opts.address)
     else:
         _check_cluster(spec, None)
-    tables = _load_tables(spec)  # bad data options stop here, before Ray starts
+    tables = load_tables(spec)  # bad data options stop here, before Ray starts
+    check_networks(spec, tables)
     check_writable(paths)
     hooks, context = _start_hooks(spec, paths, opts, resumed=False)
     with _attached(spec, opts, hooks):
@@ -347,7 +371,7 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
             restoring = tune_state.saved_trials(Path(paths.tune_path))
         else:
             restoring = (0, None)
-        tables = _load_tables(spec)
+        tables = load_tables(spec)
         hooks, context = _start_hooks(spec, paths, opts, resumed=True)
         with _attached(spec, opts, hooks):
             _tune_env()

@@ -18,6 +18,7 @@ from racecar_study.study.spec import Param, SpecError
 Space = dict[str, Param]
 _MISSING = object()
 _MAX_ENUMERATION = 100_000  # assignments tried when checking that conditions can hold
+_MAX_BUILDS = 64  # network configurations a launch builds to check them (shape_points)
 
 
 def is_active(param: Param, values: dict[str, Any]) -> bool:
@@ -182,3 +183,40 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
                 grown.append(point)
         points = grown
     return points
+
+
+# --- configurations that shape the network (built before launch: runner._check_networks) ----------
+
+
+def _shapes_network(path: str, param: Param) -> bool:
+    """Parameters that can change whether a network builds for the data: the model's options, the
+    method (pre and ort ask things of the network), per-layer lambda lists."""
+    if path.startswith("model.") or path == "method.name":
+        return True
+    return path.startswith("method.") and _labels(param) is not None
+
+
+def shape_points(space: Space, limit: int = _MAX_BUILDS) -> list[dict[str, Any]]:
+    """Overrides of up to `limit` trial configurations, one per combination of the values of the
+    parameters that shape the network (each at its candidate values: a choice's values, a range's
+    bounds) and of the choices that switch them on; [{}] when the search shapes nothing."""
+    kept = {path for path, param in space.items() if _shapes_network(path, param)}
+    grown = True
+    while grown:  # the choices whose values switch a kept parameter on, and theirs
+        parents = {k for path in kept for k in (space[path].when or {}) if k in space}
+        grown = not parents <= kept
+        kept |= parents
+    order = [(path, param) for path, param in ordered(space) if path in kept]
+
+    def points(i: int, chosen: dict[str, Any]):
+        if i == len(order):
+            yield chosen
+            return
+        path, param = order[i]
+        if not is_active(param, chosen):
+            yield from points(i + 1, chosen)
+            return
+        for value in param.candidate_values():
+            yield from points(i + 1, {**chosen, path: value})
+
+    return list(itertools.islice(points(0, {}), limit))

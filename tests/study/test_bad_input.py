@@ -50,6 +50,26 @@ CASES = {
     "unknown data option": ({"data.n_per_klass": 3}, [], ["data", "n_per_klass"]),
     "unknown architecture": ({"model": {"arch": "resnet7"}}, [], ["model", "resnet7"]),
     "unknown architecture option": ({"model.depthh": 3}, [], ["model", "depthh"]),
+    "an architecture the data cannot take": (
+        {"data": {"name": "digits"}, "model": {"arch": "lenet"}},
+        [],
+        ["model", "lenet", "1x8x8", "too small"],
+    ),
+    "a searched architecture the data cannot take": (
+        {
+            "data": {"name": "digits"},
+            "model.widths": None,
+            "search.space.model.arch": {"choice": ["mlp", "lenet"]},
+        },
+        [],
+        ["model", "lenet", "too small", "(trials with model.arch=lenet)"],
+    ),
+    "per-layer lambdas of the wrong length": (
+        {"method": {"name": "rr", "lam": [1e-5] * 5}},
+        [],
+        ["method.lam", "5 values"],
+    ),
+    "batch norm at batch size 1": ({"train.batch_size": 1}, [], ["train.batch_size", "BatchNorm1d"]),
     "name escapes runs/": ({"name": "../escape"}, [], ["name"]),
     "name with a slash": ({"name": "a/b"}, [], ["name"]),
     "unreachable --address": ({}, ["--address", "127.0.0.1:{port}", *SHARED], ["--address", "{port}"]),
@@ -102,6 +122,17 @@ def test_validate_reports_the_same_errors(workdir, capsys):
     spec = write_spec(workdir, spec_dict(**{"train.epochs": -1}))
     rc, _, err = run_cli(capsys, "validate", str(spec))
     assert rc == 2 and "train.epochs" in err and len(err.strip().splitlines()) == 1
+
+
+def test_validate_builds_the_networks_the_search_can_ask_for(workdir, capsys):
+    space = {"model.arch": {"choice": ["mlp", "lenet"]}, "train.lr": {"loguniform": [1e-4, 1e-2]}}
+    raw = spec_dict(**{"model.widths": None, "search.space": space})
+    rc, _, err = run_cli(capsys, "validate", str(write_spec(workdir, raw)))
+    assert rc == 0, err  # both take 28x28 digits
+    raw["data"] = {"name": "digits"}  # 8x8: too small for lenet's two 5x5 convolutions and pools
+    rc, _, err = run_cli(capsys, "validate", str(write_spec(workdir, raw)))
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "lenet" in err and "model.arch=lenet" in err and "mlp" not in err
 
 
 def test_validate_prints_the_resolved_spec(workdir, capsys):

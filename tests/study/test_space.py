@@ -12,6 +12,7 @@ from racecar_study.study.space import (
     check_space,
     grid_points,
     ordered,
+    shape_points,
     tune_space,
 )
 from racecar_study.study.spec import SpecError, parse_spec
@@ -54,6 +55,33 @@ def test_grid_points_respect_conditions():
         {"method.name": "rr", "method.lam": 1e-6},
         {"method.name": "rr", "method.lam": 1e-5},
     ]
+
+
+def test_shape_points_cover_what_shapes_the_network_and_only_that():
+    space = {
+        "model.arch": {"choice": ["mlp", "lenet"], "when": {"data.n_per_class": 10}},
+        "data.n_per_class": {"choice": [10, 20]},  # switches model.arch on: kept, at the value that does
+        "model.widths": {"choice": [[16], [32, 16]], "when": {"model.arch": "mlp"}},
+        "model.dropout": {"uniform": [0.0, 0.5], "when": {"model.arch": "lenet"}},  # at its bounds
+        "method.name": {"choice": ["std", "rr"]},
+        "method.lam": {"choice": [[1e-5, 1e-5], [1e-5, 1e-6]], "when": {"method.name": "rr"}},
+        "method.lam_ratio": {"uniform": [0.1, 0.9]},  # a number: shapes nothing
+        "train.lr": {"loguniform": [1e-4, 1e-2]},
+    }
+    points = shape_points(_spec(space).search.space)
+    distinct = {repr(sorted(p.items())) for p in points}
+    assert len(points) == len(distinct) == (2 + 2) * 3 + 3  # (widths, dropout bounds) x methods, + methods
+    assert {"data.n_per_class": 20, "method.name": "std"} in points  # no model.* active there
+    assert {
+        "data.n_per_class": 10,
+        "model.arch": "lenet",
+        "model.dropout": 0.5,
+        "method.name": "rr",
+        "method.lam": [1e-5, 1e-6],
+    } in points
+    assert not any("train.lr" in p or "method.lam_ratio" in p for p in points)
+    assert len(shape_points(_spec(space).search.space, limit=5)) == 5
+    assert shape_points(_spec({"train.lr": {"loguniform": [1e-4, 1e-2]}}).search.space) == [{}]
 
 
 def test_optuna_space_decodes_lists_and_skips_inactive_parameters():
