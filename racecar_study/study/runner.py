@@ -56,6 +56,9 @@ TUNE_ENV = {
 }
 
 
+TRIAL_RETRIES = 1  # a failed trial runs again once, from its last checkpoint (a lost worker or node)
+
+
 def _tune_env() -> None:
     for key, value in TUNE_ENV.items():
         os.environ.setdefault(key, value)
@@ -192,7 +195,7 @@ def _configs(spec: StudySpec, paths: StudyPaths, search):
         storage_path=paths.storage,
         callbacks=[StudyEvents()],
         # A lost node costs one retry from the trial's last checkpoint; a bug fails twice, not forever.
-        failure_config=tune.FailureConfig(max_failures=1),
+        failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
         # Tune keeps every checkpoint; the session deletes surplus ones once resume can't need
         # them (pruning.py): Tune's num_to_keep could delete the one its saved state points at.
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
@@ -209,7 +212,7 @@ def _fit(
     attach(session)
     start = time.perf_counter()
     try:
-        with RestoreFailure(session), TrialFailure(session), UnfinishedTrials(session):
+        with RestoreFailure(session), TrialFailure(session, TRIAL_RETRIES), UnfinishedTrials(session):
             tuner.fit()
     finally:
         detach()

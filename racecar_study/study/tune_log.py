@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,9 +49,10 @@ class TrialFailure(_TuneLogFilter):
 
     PREFIX = "Trial task failed for trial "
 
-    def __init__(self, session: StudySession):
+    def __init__(self, session: StudySession, retries: int = 0):
         super().__init__(session)
-        self.failed: set[str] = set()  # Tune retries a failed trial (FailureConfig) before it gives up
+        self.retries = retries  # FailureConfig's max_failures: Tune runs a failed trial again so often
+        self.failed: Counter[str] = Counter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -59,9 +61,10 @@ class TrialFailure(_TuneLogFilter):
         name = message.removeprefix(self.PREFIX)
         error = getattr(record.exc_info[1], "cause", None) or record.exc_info[1]  # RayTaskError wraps it
         where = f"{self.session.paths.tune_path}/{name}/error.txt"
-        again = " again" if name in self.failed else ""
-        self.failed.add(name)
-        line = f"trial {name} failed{again}: {one_line(error)} (traceback: {where})"
+        again = " again" if self.failed[name] else ""
+        self.failed[name] += 1
+        retry = "; retrying it from its last checkpoint" if self.failed[name] <= self.retries else ""
+        line = f"trial {name} failed{again}: {one_line(error)}{retry} (traceback: {where})"
         if self.session.view:
             self.session.view.console.print(line, highlight=False, soft_wrap=True)
         else:

@@ -94,6 +94,8 @@ def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path, capsys):
         r"trial (\S+) failed: ValueError: metric: this trial reports no 'recon_err_9'; (.*)", failed[0]
     )
     assert first and "recon_err_1, " in first[2] and " failed again: " in failed[1], failed
+    assert "; retrying it from its last checkpoint (traceback: " in first[2]  # Tune runs it once more
+    assert "retrying" not in failed[1]  # and then gives up
     traceback = re.search(r"\(traceback: (\S+)\)$", first[2])
     assert traceback and "racecar_study/study/trainable.py" in Path(traceback[1]).read_text()
     (row,) = pq.read_table(runs / "tiny" / "results.parquet").to_pylist()
