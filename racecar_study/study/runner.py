@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from racecar_study.core.trainer import PER_STATE_METRICS
 from racecar_study.study import (
     cluster,
     tracking_hooks,  # noqa: F401 (registers MLflow tracking for every study)
@@ -148,11 +149,22 @@ def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
         try:
             net, method = build_net(apply_overrides(spec, overrides), spec.seeds[0], shape, classes)
             method.validate(net)
+            _check_state_metric(spec.metric, net.num_states)
         except (ModelError, SpecError, ValueError) as e:
             message = f"model: {e}" if isinstance(e, ModelError) else str(e)
             if overrides:
                 message += f" (trials with {', '.join(f'{k}={v}' for k, v in overrides.items())})"
             raise SpecError(message) from None
+
+
+def _check_state_metric(metric: str, states: int) -> None:
+    """A per-state metric (recon_err_9) names a state the network has."""
+    stem, _, index = metric.rpartition("_")
+    if stem in PER_STATE_METRICS and index.isdigit() and int(index) >= states:
+        raise SpecError(
+            f"metric: {metric} names state {index}, but the network reconstructs {states} "
+            f"({stem}_0 to {stem}_{states - 1})"
+        )
 
 
 def _check_cluster(spec: StudySpec, address: str | None) -> None:

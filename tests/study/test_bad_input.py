@@ -33,6 +33,11 @@ CASES = {
     ),
     "a metric trials do not report": ({"metric": "val_accuracy"}, [], ["metric", "val_accuracy", "val_acc"]),
     "mode against the metric": ({"metric": "val_loss", "mode": "max"}, [], ["mode", "val_loss", "mode: min"]),
+    "a state the network does not have": (
+        {"metric": "recon_err_9", "search.space.model.widths": {"choice": [[16], [32, 16]]}},
+        [],
+        ["metric", "recon_err_9", "reconstructs 2", "recon_err_1", "(trials with model.widths=[16])"],
+    ),
     "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
     "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
