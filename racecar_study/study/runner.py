@@ -42,7 +42,7 @@ from racecar_study.study.session import StudyEvents, StudySession, attach, detac
 from racecar_study.study.signals import send_ctrl_c, stop_signals
 from racecar_study.study.space import check_space, grid_points, shape_points
 from racecar_study.study.spec import SpecError, StudySpec, apply_overrides, dump_spec, load_spec
-from racecar_study.study.tune_log import RestoreFailure, TrialFailure, UnfinishedTrials
+from racecar_study.study.tune_log import MissingResults, RestoreFailure, TrialFailure, UnfinishedTrials
 
 _log = logging.getLogger(__name__)
 
@@ -224,7 +224,12 @@ def _fit(
     attach(session)
     start = time.perf_counter()
     try:
-        with RestoreFailure(session), TrialFailure(session, TRIAL_RETRIES), UnfinishedTrials(session):
+        with (
+            RestoreFailure(session),
+            TrialFailure(session, TRIAL_RETRIES),
+            UnfinishedTrials(session),
+            MissingResults(session),
+        ):
             tuner.fit()
     finally:
         detach()
@@ -390,10 +395,11 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
         hooks, context = _start_hooks(spec, paths, opts, resumed=True)
         with _attached(spec, opts, hooks):
             _tune_env()
-            tuner = tune.Tuner.restore(
-                paths.tune_path,
-                trainable=_trainable(spec, tables, hooks, context),
-                resume_unfinished=True,
-                param_space=param_space(spec),  # the searcher and num_samples come from the saved state
-            )
+            with MissingResults(None):  # trials the kill caught before their first report
+                tuner = tune.Tuner.restore(
+                    paths.tune_path,
+                    trainable=_trainable(spec, tables, hooks, context),
+                    resume_unfinished=True,
+                    param_space=param_space(spec),  # the searcher and num_samples come from the saved state
+                )
             return _fit(tuner, spec, paths, opts, hooks, restoring)

@@ -20,7 +20,7 @@ class _TuneLogFilter(logging.Filter):
 
     LOGGER = "ray.tune.execution.tune_controller"
 
-    def __init__(self, session: StudySession):
+    def __init__(self, session: StudySession | None):
         super().__init__()
         self.session = session
 
@@ -80,3 +80,17 @@ class UnfinishedTrials(_TuneLogFilter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Trials did not complete")
+
+
+class MissingResults(_TuneLogFilter):
+    """Tune's analysis of a restored or finished experiment warns "Failed to fetch metrics" for
+    every trial with no result file: trials a kill or a failure caught before their first report.
+    They are pending (a resume runs them) or failed (the summary says why), not lost."""
+
+    LOGGER = "ray.tune.analysis.experiment_analysis"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Failed to fetch metrics for "):
+            return True
+        return not all(" were not found at " in line for line in message.splitlines()[1:])

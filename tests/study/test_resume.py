@@ -169,3 +169,21 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
     after = rows()
     assert len(after) == NUM_SAMPLES and {r["status"] for r in after} == {"done"}
     assert {r["trial_id"] for r in before} <= {r["trial_id"] for r in after}
+
+
+def test_resume_is_quiet_about_trials_that_never_reported(workdir, capfd):
+    """Tune's restore warns 'Failed to fetch metrics' for each saved trial with no result file (one
+    a kill caught before its first report); the resume runs or keeps such trials, so it stays quiet."""
+    spec = write_spec(workdir, spec_dict(**{"search.num_samples": 2, "search.max_concurrent": 1}))
+    rc, _, err = run_cli(capfd, "run", str(spec), "--plain")
+    assert rc == 0, err
+    folder = workdir / "runs" / "tiny"
+    trial = next(p for p in (folder / "tune").iterdir() if (p / "result.json").is_file())
+    for name in ("result.json", "progress.csv"):
+        (trial / name).unlink()
+    info = json.loads((folder / "study.json").read_text())
+    del info["trials"]  # as in a study folder from before study.json counted them: resume goes through Tune
+    (folder / "study.json").write_text(json.dumps(info))
+    rc, out, err = run_cli(capfd, "resume", str(folder), "--plain")
+    assert rc == 0, err
+    assert "Failed to fetch metrics" not in out + err and "were not found" not in out + err, out + err
