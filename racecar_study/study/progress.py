@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from racecar_study.study.results import STATUSES, best_rows, results_meta, trial_status
-from racecar_study.study.spec import StudySpec
+
+if TYPE_CHECKING:
+    from racecar_study.study.spec import StudySpec
 
 SHOWN_IF_ANY = ("diverged",)  # the live headline names these only once they occur
 REFRESH_S = 0.5

@@ -13,13 +13,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from racecar_study.study.space import active_overrides
-from racecar_study.study.spec import StudySpec
+if TYPE_CHECKING:  # `racecar-study results` reads tables only: no spec, no torch
+    from racecar_study.study.spec import StudySpec
 
 FIXED = [
     ("trial_id", pa.string()),
@@ -96,6 +96,8 @@ def trial_row(trial, spec: StudySpec, status: str) -> dict[str, Any]:
         "mlflow_run_id": last.get("mlflow_run_id"),
         "error": _error_line(trial),
     }
+    from racecar_study.study.space import active_overrides
+
     active = active_overrides(spec.search.space, trial.config)
     for path in spec.search.space:
         row[f"config.{path}"] = active.get(path)
