@@ -59,12 +59,22 @@ def _random(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan
 def _grid(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    points = grid_points(spec.search.space)[: limit or None]
+    points = _spread(grid_points(spec.search.space), limit)
     searcher = BasicVariantGenerator(
         points_to_evaluate=points, max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed
     )
     # Tune takes preset points only for keys the param_space has: None holds each key's place.
     return SearchPlan(searcher, len(points), param_space(spec))
+
+
+def _spread(points: list, limit: int | None) -> list:
+    """`limit` points evenly spaced over the grid, its first and last included (a smoke run of an
+    architectures x methods grid then tries every architecture, not only the first one)."""
+    if not limit or len(points) <= limit:
+        return points
+    if limit == 1:
+        return points[:1]
+    return [points[round(i * (len(points) - 1) / (limit - 1))] for i in range(limit)]
 
 
 SEARCHERS: dict[str, Callable[[StudySpec, StudyPaths, int | None], SearchPlan]] = {

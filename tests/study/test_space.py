@@ -123,6 +123,21 @@ def test_int_ranges_are_inclusive_everywhere():
     assert {OptunaSpace(space)(study.ask())["train.batch_size"] for _ in range(50)} == {10, 11, 12}
 
 
+def test_a_limited_grid_spreads_over_its_points():
+    from racecar_study.study.search import _spread
+
+    space = {
+        "method.name": {"choice": ["std", "rr", "ort", "pre"]},
+        "train.batch_size": {"choice": [10, 11, 12, 13]},
+    }
+    points = grid_points(_spec(space, **{"search.algorithm": "grid"}).search.space)
+    picked = _spread(points, 4)  # --smoke's 4 trials of a 4 x 4 grid: every method, every batch size
+    assert picked[0] == points[0] and picked[-1] == points[-1]
+    assert {p["method.name"] for p in picked} == {"std", "rr", "ort", "pre"}
+    assert {p["train.batch_size"] for p in picked} == {10, 11, 12, 13}
+    assert _spread(points, 16) == _spread(points, None) == points and _spread(points, 1) == points[:1]
+
+
 def test_plans_per_algorithm(tmp_path):
     from racecar_study.study.layout import StudyPaths
 
