@@ -20,14 +20,14 @@ opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 method = build_method(MethodConfig("rr", lam=1e-6, reduction="sum"))
 x, y = torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,))
 faults = []
-for _ in range(8):
+for _ in range(13):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     out = method.step(net, x, y)
     opt.zero_grad(set_to_none=True)
     out.loss.backward()
     opt.step()
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(json.dumps({"retained": retained, "faults": sorted(faults[3:])[2]}))  # median of the last 5
+print(json.dumps({"retained": retained, "faults": faults[3:]}))  # steps 4-13: the heap grows before
 """
 
 
@@ -41,8 +41,11 @@ def test_retained_memory_stops_rr_steps_page_faulting():
     default, retained = _faults("default"), _faults("retain")
     if not retained["retained"]:
         pytest.skip("this C library has no mallopt (not glibc)")
-    if default["faults"] < 500:
+    spent = {"default": sum(default["faults"]), "retained": sum(retained["faults"])}
+    if spent["default"] < 5_000:
         pytest.skip(f"this glibc keeps RR activations by itself ({default['faults']} faults per step)")
-    # Median minor faults per ResNet-20 RR step, steps 4-8 (the heap still grows before that):
-    # measured 1,500-28,000 by default, 0-2 retained.
-    assert retained["faults"] <= 100, (default, retained)
+    # Minor faults of ResNet-20 RR steps 4-13: by default 1,500-28,000 in most steps; retained, 0-2
+    # in most, but the retained heap still grows by a tensor now and then (2,048 faults for 8 MB;
+    # a fresh clone once met that in 3 of 5 steps, failing a bound on the median). Sums over ten
+    # steps tell the two apart whatever the single steps do: 150,000-250,000 against a few thousand.
+    assert spent["retained"] <= spent["default"] / 4, (default, retained)
