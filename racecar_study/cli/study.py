@@ -53,7 +53,8 @@ def register(sub) -> None:
 
 
 def validate(args) -> int:
-    from racecar_study.study.runner import LaunchOptions, check_networks, load_tables, resolve_spec
+    from racecar_study.study.netcheck import check_networks
+    from racecar_study.study.runner import LaunchOptions, load_tables, resolve_spec
     from racecar_study.study.spec import dump_spec, load_spec
 
     spec = resolve_spec(load_spec(args.spec), LaunchOptions(smoke=args.smoke))

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from racecar_study.core.trainer import PER_STATE_METRICS
 from racecar_study.study import (
     cluster,
     tracking_hooks,  # noqa: F401 (registers MLflow tracking for every study)
@@ -35,13 +34,14 @@ from racecar_study.study.layout import (
     write_study_file,
 )
 from racecar_study.study.lock import StudyLock, check_free
+from racecar_study.study.netcheck import check_networks
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
 from racecar_study.study.signals import send_ctrl_c, stop_signals
-from racecar_study.study.space import check_space, grid_points, shape_points
-from racecar_study.study.spec import SpecError, StudySpec, apply_overrides, dump_spec, load_spec
+from racecar_study.study.space import check_space, grid_points
+from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
 from racecar_study.study.tune_log import MissingResults, RestoreFailure, TrialFailure, UnfinishedTrials
 
 _log = logging.getLogger(__name__)
@@ -131,40 +131,6 @@ def load_tables(spec: StudySpec) -> dict[int, Any] | None:
     from racecar_study.data import load_table
 
     return {s: load_table(spec.data.name, seed=s, **spec.data.options()) for s in spec.seeds}
-
-
-def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
-    """Every network the search can ask for takes the data and suits the method: an architecture
-    too deep for 8x8 images or a lambda list of the wrong length is a SpecError before launch, not
-    a failure of every such trial. Skipped when trials load data the search changes (tables None)."""
-    if tables is None:
-        return
-    from racecar_study.data.storage import table_meta
-    from racecar_study.models import ModelError
-    from racecar_study.study.experiment import build_net
-
-    meta = table_meta(next(iter(tables.values())))
-    shape, classes = tuple(meta["shape"]), len(meta["class_names"])
-    for overrides in shape_points(spec.search.space):
-        try:
-            net, method = build_net(apply_overrides(spec, overrides), spec.seeds[0], shape, classes)
-            method.validate(net)
-            _check_state_metric(spec.metric, net.num_states)
-        except (ModelError, SpecError, ValueError) as e:
-            message = f"model: {e}" if isinstance(e, ModelError) else str(e)
-            if overrides:
-                message += f" (trials with {', '.join(f'{k}={v}' for k, v in overrides.items())})"
-            raise SpecError(message) from None
-
-
-def _check_state_metric(metric: str, states: int) -> None:
-    """A per-state metric (recon_err_9) names a state the network has."""
-    stem, _, index = metric.rpartition("_")
-    if stem in PER_STATE_METRICS and index.isdigit() and int(index) >= states:
-        raise SpecError(
-            f"metric: {metric} names state {index}, but the network reconstructs {states} "
-            f"({stem}_0 to {stem}_{states - 1})"
-        )
 
 
 def _check_cluster(spec: StudySpec, address: str | None) -> None:

@@ -1,0 +1,45 @@
+"""Before launch: build every network a study's search can ask for on the data the driver loaded,
+so that a network that cannot take the data or suit the method is one spec error, not a failure of
+every such trial after Ray has started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from racecar_study.core.trainer import PER_STATE_METRICS
+from racecar_study.study.space import shape_points
+from racecar_study.study.spec import SpecError, StudySpec, apply_overrides
+
+
+def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
+    """Every network the search can ask for takes the data and suits the method: an architecture
+    too deep for 8x8 images or a lambda list of the wrong length is a SpecError before launch, not
+    a failure of every such trial. Skipped when trials load data the search changes (tables None)."""
+    if tables is None:
+        return
+    from racecar_study.data.storage import table_meta
+    from racecar_study.models import ModelError
+    from racecar_study.study.experiment import build_net
+
+    meta = table_meta(next(iter(tables.values())))
+    shape, classes = tuple(meta["shape"]), len(meta["class_names"])
+    for overrides in shape_points(spec.search.space):
+        try:
+            net, method = build_net(apply_overrides(spec, overrides), spec.seeds[0], shape, classes)
+            method.validate(net)
+            _check_state_metric(spec.metric, net.num_states)
+        except (ModelError, SpecError, ValueError) as e:
+            message = f"model: {e}" if isinstance(e, ModelError) else str(e)
+            if overrides:
+                message += f" (trials with {', '.join(f'{k}={v}' for k, v in overrides.items())})"
+            raise SpecError(message) from None
+
+
+def _check_state_metric(metric: str, states: int) -> None:
+    """A per-state metric (recon_err_9) names a state the network has."""
+    stem, _, index = metric.rpartition("_")
+    if stem in PER_STATE_METRICS and index.isdigit() and int(index) >= states:
+        raise SpecError(
+            f"metric: {metric} names state {index}, but the network reconstructs {states} "
+            f"({stem}_0 to {stem}_{states - 1})"
+        )
