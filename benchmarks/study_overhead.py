@@ -172,21 +172,32 @@ def overhead_per_trial(root: str, n: int = 16) -> dict:
     }
 
 
+def _probe(spec: StudySpec, epochs: int):
+    """One config of `spec` at `epochs`, its data, and one untimed fit that pays the first-call
+    costs; then `timed()` is the seconds of a fit of it."""
+    probe = apply_overrides(spec, {"train.epochs": epochs, "train.lr": LRS[0]})
+    splits = load_splits(probe)
+
+    def timed() -> float:
+        start = time.perf_counter()
+        fit(build_run(probe, probe.seeds[0], splits=splits))
+        return time.perf_counter() - start
+
+    timed()  # warm
+    return timed
+
+
 def thread_gain(spec: StudySpec, rounds: int = 3) -> float:
     """How much one trial gains from the second thread: the median over alternating 1- and
     2-thread fits (2 epochs each, one config, this process) of t(1 thread) / t(2 threads). With
     no start-up at all, (b) could at best reach gain / 2 of (a)."""
-    probe = apply_overrides(spec, {"train.epochs": 2, "train.lr": LRS[0]})
-    splits = load_splits(probe)
-    fit(build_run(probe, probe.seeds[0], splits=splits))  # warm: first-call costs off the clock
+    timed = _probe(spec, epochs=2)
     ratios = []
     for _ in range(rounds):
         t = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            start = time.perf_counter()
-            fit(build_run(probe, probe.seeds[0], splits=splits))
-            t[threads] = time.perf_counter() - start
+            t[threads] = timed()
         ratios.append(t[1] / t[2])
     torch.set_num_threads(os.cpu_count() or 1)
     return statistics.median(ratios)
@@ -196,15 +207,8 @@ def calibrated_epochs(spec: StudySpec, seconds: float) -> tuple[int, float]:
     """Epochs for a trial of about `seconds` alone on every core, and one epoch's time: the median
     of 3 timed 1-epoch fits after a warm one (which pays the first-call costs), in this process."""
     torch.set_num_threads(os.cpu_count() or 1)
-    probe = apply_overrides(spec, {"train.epochs": 1, "train.lr": LRS[0]})
-    splits = load_splits(probe)
-    fit(build_run(probe, probe.seeds[0], splits=splits))
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        fit(build_run(probe, probe.seeds[0], splits=splits))
-        times.append(time.perf_counter() - start)
-    epoch = statistics.median(times)
+    timed = _probe(spec, epochs=1)
+    epoch = statistics.median(timed() for _ in range(3))
     return max(1, round(seconds / epoch)), epoch
 
 

@@ -124,13 +124,14 @@ def _absolute_data_paths(spec: StudySpec) -> StudySpec:
     return apply_overrides(spec, {"data.name": name, **{f"data.{k}": v for k, v in changed.items()}})
 
 
-def load_tables(spec: StudySpec) -> dict[int, Any] | None:
-    """One Arrow table per seed, or None when trials must load their own (the search changes data)."""
+def load_tables(spec: StudySpec, seeds: list[int] | None = None) -> dict[int, Any] | None:
+    """One Arrow table per seed (default: the spec's), or None when trials must load their own
+    (the search changes data)."""
     if any(p.startswith("data.") for p in spec.search.space):
         return None
     from racecar_study.data import load_table
 
-    return {s: load_table(spec.data.name, seed=s, **spec.data.options()) for s in spec.seeds}
+    return {s: load_table(spec.data.name, seed=s, **spec.data.options()) for s in seeds or spec.seeds}
 
 
 def _check_cluster(spec: StudySpec, address: str | None) -> None:

@@ -1,7 +1,7 @@
 """`--smoke`: the same study, shrunk so that it runs in well under a minute (CI, a first look).
 
-At most 2 epochs, 4 trials (spread over a grid), one seed and 20 training images per class; the study is named
-`<name>-smoke` so that it never mixes with the real one.
+At most 2 epochs, 4 trials (spread over a grid), one seed and 20 training images per class; the
+study is named `<name>-smoke` so that it never mixes with the real one.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
     return points
 
 
-# --- configurations that shape the network (built before launch: runner._check_networks) ----------
+# --- configurations that shape the network (built before launch: netcheck.check_networks) --------
 
 
 def _shapes_network(path: str, param: Param) -> bool:
