@@ -28,9 +28,13 @@ def _reports(trial_dir: Path) -> tuple[str, list[int]]:
     return rows[0]["trial_id"], [r["epoch"] for r in rows]
 
 
-def _mid_trial(folder: Path) -> bool:
-    """A trial has reported at least one epoch and not its last (its result.json, line by line)."""
+def _mid_trial(folder: Path, done: set[str]) -> bool:
+    """A trial not in `done` has reported at least one epoch and not its last (its result.json, line
+    by line). The study folder's result.json is the copy Tune syncs from the driver's staging folder
+    now and then, so a finished trial's copy can still end before its last epoch."""
     for result in (folder / "tune").glob("*/result.json"):
+        if any(trial_id in result.parent.name for trial_id in done):
+            continue
         try:
             epoch = json.loads(result.read_text().splitlines()[-1])["epoch"]
         except (OSError, IndexError, ValueError, KeyError):  # empty, or a line being written
@@ -145,7 +149,8 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
             assert driver.poll() is None, (workdir / "driver.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial finished in time"
             time.sleep(0.1)
-        while not _mid_trial(folder):  # a trial of 12 epochs can pass in a fixed sleep: watch its reports
+        done = {r["trial_id"] for r in rows() if r["status"] == "done"}
+        while not _mid_trial(folder, done):  # 12 epochs can pass in a fixed sleep: watch the reports
             assert driver.poll() is None and time.monotonic() < deadline, "no second trial under way"
             time.sleep(0.02)
         if stop == "ctrl-c":
