@@ -14,7 +14,9 @@ from racecar_study.study.spec import SpecError, StudySpec, apply_overrides
 def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
     """Every network the search can ask for takes the data and suits the method: an architecture
     too deep for 8x8 images or a lambda list of the wrong length is a SpecError before launch, not
-    a failure of every such trial. Skipped when trials load data the search changes (tables None)."""
+    a failure of every such trial. Skipped when trials load data the search changes (tables None);
+    the metric's check against the methods is not."""
+    _check_method_metric(spec)
     if tables is None:
         return
     from racecar_study.data.storage import table_meta
@@ -43,3 +45,26 @@ def _check_state_metric(metric: str, states: int) -> None:
             f"metric: {metric} names state {index}, but the network reconstructs {states} "
             f"({stem}_0 to {stem}_{states - 1})"
         )
+
+
+def _check_method_metric(spec: StudySpec) -> None:
+    """A per-state metric only some methods report (reg_term_0: rr's per-layer terms) is reported
+    by every method the search can ask for."""
+    from racecar_study.core.methods import method_class, method_names
+
+    stem, _, index = spec.metric.rpartition("_")
+    if stem not in PER_STATE_METRICS or not index.isdigit():
+        return
+    param = spec.search.space.get("method.name")
+    names = [spec.method.name] if param is None else param.candidate_values()
+    if param is not None and param.when:  # trials where it is off train the spec's method
+        names.append(spec.method.name)
+    lacking = [n for n in dict.fromkeys(names) if stem not in method_class(n).state_metrics]
+    if lacking:
+        reporters = [n for n in method_names() if stem in method_class(n).state_metrics]
+        message = f"metric: {spec.metric} is reported only by method {' and '.join(reporters)}"
+        if param is not None:
+            message += f" (trials with method.name={', '.join(lacking)})"
+        else:
+            message += f", not by {lacking[0]}"
+        raise SpecError(message)

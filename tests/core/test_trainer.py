@@ -15,6 +15,8 @@ from racecar_study.core import (
     method_names,
 )
 from racecar_study.core.callbacks import Checkpoint, CsvMetrics
+from racecar_study.core.methods import method_class
+from racecar_study.core.trainer import PER_STATE_METRICS
 
 
 def _net() -> RacecarNet:
@@ -68,8 +70,10 @@ def test_every_method_trains(name):
         assert key in hist[-1], key
     if name in ("rr", "ort"):
         assert hist[-1]["reg_loss"] > 0
-    if name == "rr":
-        assert "reg_term_1" in hist[-1]
+    # the per-state metrics it declares (the pre-launch metric check reads them) are what it reports
+    reported = {k.rpartition("_")[0] for k in hist[-1] if k.rpartition("_")[0] in PER_STATE_METRICS}
+    assert reported == set(method_class(name).state_metrics)
+    assert {f"{stem}_1" for stem in reported} <= set(hist[-1])
 
 
 @pytest.mark.parametrize("name", method_names())

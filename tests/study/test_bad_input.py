@@ -38,6 +38,21 @@ CASES = {
         [],
         ["metric", "recon_err_9", "reconstructs 2", "recon_err_1", "(trials with model.widths=[16])"],
     ),
+    "a per-layer term the method does not report": (
+        {"metric": "reg_term_0", "method": {"name": "ort"}},
+        [],
+        ["metric", "reg_term_0", "only by method rr", "not by ort"],
+    ),
+    "a per-layer term a searched method does not report": (
+        {"metric": "reg_term_0", "search.space.method.name": {"choice": ["rr", "std", "pre"]}},
+        [],
+        ["metric", "reg_term_0", "(trials with method.name=std, pre)"],
+    ),
+    "a per-layer term where the search changes the data": (
+        {"metric": "reg_term_0", "search.space.data.n_per_class": {"choice": [10, 20]}},
+        [],
+        ["metric", "reg_term_0", "not by std"],
+    ),
     "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
     "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),

@@ -78,10 +78,11 @@ def test_the_headline_names_diverged_trials_once_there_are_some():
 
 
 def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path, capsys):
-    """A metric no trial reports (reg_term_0: std has no per-layer regulariser; the launch cannot
-    know which methods report one) fails each trial with one line naming what it does report, and
-    where the traceback is; Tune's tracebacks stay off the terminal."""
-    spec = write_spec(tmp_path, spec_dict(metric="reg_term_0", **{"search.num_samples": 1}))
+    """A metric no trial reports (recon_err_9 of a 2-state network; the launch builds no network
+    when the search changes the data, as trials then load their own) fails each trial with one line
+    naming what it does report, and where the traceback is; Tune's tracebacks stay off the terminal."""
+    changes = {"search.num_samples": 1, "search.space.data.n_per_class": {"choice": [10, 12]}}
+    spec = write_spec(tmp_path, spec_dict(metric="recon_err_9", **changes))
     runs = tmp_path / "runs"
     argv = [sys.executable, "-m", "racecar_study.cli", "run", str(spec), "--plain", "--storage", str(runs)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -92,7 +93,7 @@ def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path, capsys):
     ]
     assert len(failed) == 2, said  # Tune tries a failed trial twice (FailureConfig)
     first = re.fullmatch(
-        r"trial (\S+) failed: ValueError: metric: this trial reports no 'reg_term_0'; (.*)", failed[0]
+        r"trial (\S+) failed: ValueError: metric: this trial reports no 'recon_err_9'; (.*)", failed[0]
     )
     assert first and "recon_err_1, " in first[2] and " failed again: " in failed[1], failed
     assert "; retrying it from its last checkpoint (traceback: " in first[2]  # Tune runs it once more
@@ -100,9 +101,9 @@ def test_a_failing_trial_is_one_line_not_tunes_traceback(tmp_path, capsys):
     traceback = re.search(r"\(traceback: (\S+)\)$", first[2])
     assert traceback and "racecar_study/study/trainable.py" in Path(traceback[1]).read_text()
     (row,) = pq.read_table(runs / "tiny" / "results.parquet").to_pylist()
-    assert row["status"] == "error" and "reg_term_0" in row["error"]
+    assert row["status"] == "error" and "recon_err_9" in row["error"]
     assert (
-        f"error {row['trial_id']}: ValueError: metric: this trial reports no 'reg_term_0'" in said
+        f"error {row['trial_id']}: ValueError: metric: this trial reports no 'recon_err_9'" in said
     )  # summary
     with pytest.raises(SystemExit) as exit_:  # argparse's error, in-process
         main(["results", str(runs / "tiny"), "--top", "0"])

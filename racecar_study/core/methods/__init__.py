@@ -6,8 +6,17 @@ from racecar_study.core.methods.base import (
     MethodConfig,
     StepOutput,
     build_method,
+    method_class,
     method_names,
     register_method,
 )
 
-__all__ = ["Method", "MethodConfig", "StepOutput", "build_method", "method_names", "register_method"]
+__all__ = [
+    "Method",
+    "MethodConfig",
+    "StepOutput",
+    "build_method",
+    "method_class",
+    "method_names",
+    "register_method",
+]

@@ -41,6 +41,9 @@ class StepOutput:
 
 class Method(ABC):
     name: ClassVar[str]
+    # The per-state metrics (trainer.PER_STATE_METRICS) its trials report: every method's reverse
+    # pass is probed for recon_err; reg_term comes from a per-layer regulariser (StepOutput.per_layer).
+    state_metrics: ClassVar[tuple[str, ...]] = ("recon_err",)
 
     def __init__(self, cfg: MethodConfig):
         self.cfg = cfg
@@ -75,7 +78,11 @@ def method_names() -> list[str]:
     return sorted(_METHODS)
 
 
+def method_class(name: str) -> type[Method]:
+    if name not in _METHODS:
+        raise ValueError(f"unknown method '{name}'; known: {', '.join(method_names())}")
+    return _METHODS[name]
+
+
 def build_method(cfg: MethodConfig) -> Method:
-    if cfg.name not in _METHODS:
-        raise ValueError(f"unknown method '{cfg.name}'; known: {', '.join(method_names())}")
-    return _METHODS[cfg.name](cfg)
+    return method_class(cfg.name)(cfg)

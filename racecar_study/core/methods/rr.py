@@ -6,6 +6,8 @@ from racecar_study.core.methods.base import Method, StepOutput, register_method
 
 @register_method("rr")
 class RacecarMethod(Method):
+    state_metrics = ("recon_err", "reg_term")
+
     def validate(self, net):
         lam = self.cfg.lam
         if self.cfg.reduction not in REDUCTIONS:
