@@ -48,6 +48,15 @@ class StudyPaths:
     def tune_path(self) -> str:
         return f"{self.storage.rstrip('/')}/{TUNE_NAME}"
 
+    @property
+    def tune_dir(self) -> Path | None:
+        """Tune's experiment as a folder on this machine (storage a path or file://PATH); None
+        for an object store."""
+        scheme = _scheme(self.storage)
+        if scheme and scheme != "file":
+            return None
+        return Path(urlparse(self.storage).path if scheme else self.storage) / TUNE_NAME
+
 
 def _scheme(storage: str) -> str:
     return urlparse(storage).scheme if "://" in storage else ""

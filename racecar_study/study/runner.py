@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from racecar_study.study import (
@@ -352,10 +351,10 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
     if not tune.Tuner.can_restore(paths.tune_path):
         raise LaunchError(f"{folder}: no Ray Tune experiment state at {paths.tune_path} to resume")
     with StudyLock(paths.folder):  # before anything in the folder is touched
-        if Path(paths.tune_path).is_dir():  # a folder; an object store gets whole objects
-            for name in tune_state.mend(Path(paths.tune_path)):
+        if paths.tune_dir is not None:  # a folder; an object store gets whole objects
+            for name in tune_state.mend(paths.tune_dir):
                 _log.warning("resume: %s was cut short by the kill; restored Tune's staging copy", name)
-            restoring = tune_state.saved_trials(Path(paths.tune_path))
+            restoring = tune_state.saved_trials(paths.tune_dir)
         else:
             restoring = (0, None)
         tables = load_tables(spec)

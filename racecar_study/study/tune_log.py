@@ -60,7 +60,8 @@ class TrialFailure(_TuneLogFilter):
             return True
         name = message.removeprefix(self.PREFIX)
         error = getattr(record.exc_info[1], "cause", None) or record.exc_info[1]  # RayTaskError wraps it
-        where = f"{self.session.paths.tune_path}/{name}/error.txt"
+        tune = self.session.paths.tune_dir or self.session.paths.tune_path  # a folder here, or a URI
+        where = f"{tune}/{name}/error.txt"
         again = " again" if self.failed[name] else ""
         self.failed[name] += 1
         retry = "; retrying it from its last checkpoint" if self.failed[name] <= self.retries else ""

@@ -79,3 +79,13 @@ def test_only_the_newest_session_matters(tmp_path):
     tune = _study(tmp_path, cut=None)
     (tune / "experiment_state-2026-11-27_18-00-00.json").write_bytes(b"{")  # an older, cut file
     assert tune_state.mend(tune, tmp_path / "ray") == []
+
+
+def test_the_experiment_is_a_folder_for_path_and_file_storage(tmp_path):
+    """What resume mends and counts, and where a failed trial's traceback is said to be: for a
+    path or file:// storage, Tune's experiment is a folder here (it was missed for file://)."""
+    from racecar_study.study.layout import study_paths
+
+    for storage in (str(tmp_path), f"file://{tmp_path}"):
+        assert study_paths("s", storage, None, False).tune_dir == tmp_path.resolve() / "s" / "tune"
+    assert study_paths("s", "s3://bucket/runs", "127.0.0.1:6379", False).tune_dir is None
