@@ -1,9 +1,10 @@
-"""Before launch: build every network a study's search can ask for on the data the driver loaded,
+"""Before launch: build every network a study's search can ask for on the data it will train on,
 so that a network that cannot take the data or suit the method is one spec error, not a failure of
 every such trial after Ray has started."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from racecar_study.core.trainer import PER_STATE_METRICS
@@ -14,27 +15,51 @@ from racecar_study.study.spec import SpecError, StudySpec, apply_overrides
 def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
     """Every network the search can ask for takes the data and suits the method: an architecture
     too deep for 8x8 images or a lambda list of the wrong length is a SpecError before launch, not
-    a failure of every such trial. Skipped when trials load data the search changes (tables None);
-    the metric's check against the methods is not."""
+    a failure of every such trial. `tables`: the driver's data (runner.load_tables); None when the
+    search changes the data, and then each data configuration it can ask for is loaded here once,
+    on the first seed (bad data options among them are spec errors too)."""
     _check_method_metric(spec)
-    if tables is None:
-        return
-    from racecar_study.data.storage import table_meta
+    from racecar_study.data import DataError
     from racecar_study.models import ModelError
     from racecar_study.study.experiment import build_net
 
-    meta = table_meta(next(iter(tables.values())))
-    shape, classes = tuple(meta["shape"]), len(meta["class_names"])
+    shapes: dict[str, tuple[tuple[int, ...], int]] = {}
     for overrides in shape_points(spec.search.space):
         try:
-            net, method = build_net(apply_overrides(spec, overrides), spec.seeds[0], shape, classes)
+            trial = apply_overrides(spec, overrides)
+            shape, classes = _data_shape(trial, tables, shapes)
+            net, method = build_net(trial, spec.seeds[0], shape, classes)
             method.validate(net)
             _check_state_metric(spec.metric, net.num_states)
-        except (ModelError, SpecError, ValueError) as e:
-            message = f"model: {e}" if isinstance(e, ModelError) else str(e)
+        except ValueError as e:  # ModelError, DataError, SpecError, a method's refusal
+            message = str(e)
+            if isinstance(e, ModelError):
+                message = f"model: {e}"
+            elif isinstance(e, DataError) and not message.startswith("data"):
+                message = f"data: {e}"
             if overrides:
                 message += f" (trials with {', '.join(f'{k}={v}' for k, v in overrides.items())})"
             raise SpecError(message) from None
+
+
+def _data_shape(spec: StudySpec, tables: dict[int, Any] | None, seen: dict) -> tuple[tuple[int, ...], int]:
+    """(input shape, number of classes) of the data `spec` trains on: the driver's tables', or its
+    data configuration's, loaded once (`seen` keeps them)."""
+    if tables is not None:
+        return _shape_of(next(iter(tables.values())))
+    key = json.dumps(spec.data.model_dump(mode="json"), sort_keys=True)
+    if key not in seen:
+        from racecar_study.data import load_table
+
+        seen[key] = _shape_of(load_table(spec.data.name, seed=spec.seeds[0], **spec.data.options()))
+    return seen[key]
+
+
+def _shape_of(table) -> tuple[tuple[int, ...], int]:
+    from racecar_study.data.storage import table_meta
+
+    meta = table_meta(table)
+    return tuple(meta["shape"]), len(meta["class_names"])
 
 
 def _check_state_metric(metric: str, states: int) -> None:

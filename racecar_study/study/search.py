@@ -92,6 +92,14 @@ def check_study(spec: StudySpec) -> None:
             f"scheduler.grace_period: {spec.scheduler.grace_period} epochs is more than train.epochs "
             f"({spec.train.epochs})"
         )
+    searched = spec.search.space.get("train.device")
+    devices = searched.candidate_values() if searched is not None else [spec.train.device]
+    cuda = next((d for d in devices if str(d).startswith("cuda")), None)
+    if cuda is not None and spec.resources.gpu == 0:  # Ray sets CUDA_VISIBLE_DEVICES='' for them
+        raise SpecError(
+            f"train.device: {cuda} needs resources.gpu > 0; Ray shows no GPU to a trial that asks "
+            "for none (device: auto trains on the GPU a trial is given, else on CPU)"
+        )
 
 
 def build_search(spec: StudySpec, paths: StudyPaths, limit: int | None = None) -> SearchPlan:

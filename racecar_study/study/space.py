@@ -189,9 +189,10 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
 
 
 def _shapes_network(path: str, param: Param) -> bool:
-    """Parameters that can change whether a network builds for the data: the model's options, the
-    method (pre and ort ask things of the network), per-layer lambda lists."""
-    if path.startswith("model.") or path == "method.name":
+    """Parameters that can change whether a network builds for the data: the data's options (its
+    shape), the model's options, the method (pre and ort ask things of the network), per-layer
+    lambda lists."""
+    if path.startswith(("data.", "model.")) or path == "method.name":
         return True
     return path.startswith("method.") and _labels(param) is not None
 

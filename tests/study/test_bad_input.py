@@ -53,6 +53,16 @@ CASES = {
         [],
         ["metric", "reg_term_0", "not by std"],
     ),
+    "cuda without a gpu per trial": (
+        {"train.device": "cuda"},
+        [],
+        ["train.device", "cuda", "resources.gpu > 0"],
+    ),
+    "a searched cuda device without a gpu per trial": (
+        {"search.space.train.device": {"choice": ["cpu", "cuda:1"]}},
+        [],
+        ["train.device", "cuda:1", "resources.gpu > 0"],
+    ),
     "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
     "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
@@ -83,6 +93,21 @@ CASES = {
         },
         [],
         ["model", "lenet", "too small", "(trials with model.arch=lenet)"],
+    ),
+    "a searched data set the architecture cannot take": (
+        {"model": {"arch": "lenet"}, "search.space.data.name": {"choice": ["mnist5k", "digits"]}},
+        [],
+        ["model", "lenet", "too small", "(trials with data.name=digits)"],
+    ),
+    "a searched data option the data cannot give": (
+        {"search.space.data.n_per_class": {"choice": [10, 100000]}},
+        [],
+        ["data", "n_per_class=100000", "(trials with data.n_per_class=100000)"],
+    ),
+    "a state the network lacks where the search changes the data": (
+        {"metric": "recon_err_9", "search.space.data.n_per_class": {"choice": [10, 12]}},
+        [],
+        ["metric", "recon_err_9", "(trials with data.n_per_class=10)"],
     ),
     "per-layer lambdas of the wrong length": (
         {"method": {"name": "rr", "lam": [1e-5] * 5}},

@@ -96,6 +96,8 @@ def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     assert 0 < in_tune < total
     rc, out, _ = run_cli(capsys, "results", str(folder), "--top", "3")
     assert rc == 0 and out.count("│ done") + out.count("│ stopped") == 3
+    rc, _, err = run_cli(capsys, "results", str(folder), "--top", "0")
+    assert rc == 2 and err.strip().endswith("argument --top: must be > 0, got 0")
 
     # every planned trial has ended: resume says so and starts no Ray
     saved = (folder / "results.parquet").read_bytes()

@@ -6,6 +6,7 @@ when the test fails.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,37 +78,28 @@ def _wait_for_nodes(address: str, n: int, nodes, logs: list[Path]) -> None:
         ray.shutdown()
 
 
-@pytest.fixture
-def cluster(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Started once for the module's tests."""
     if torch.cuda.is_available():
-        pytest.skip("this test checks the CPU fallback of trials that hold a logical GPU")
-    # This process is the driver: it dials 127.0.0.1 as given, like the nodes (loopback_ray.py).
-    monkeypatch.setattr(loopback_ray.services, "resolve_ip_for_localhost", lambda host: host)
+        pytest.skip("these tests check trials that hold a logical GPU on nodes without CUDA")
     port = free_port()
     address = f"127.0.0.1:{port}"
-    logs = [tmp_path / "head.log", tmp_path / "worker.log"]
+    folder = tmp_path_factory.mktemp("cluster")
+    logs = [folder / "head.log", folder / "worker.log"]
+    head = ["--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard", "false"]
     nodes = []
-    try:
-        nodes.append(
-            _start(
-                [
-                    "--head",
-                    "--node-ip-address",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--include-dashboard",
-                    "false",
-                ],
-                logs[0],
-            )
-        )
-        _wait_for_nodes(address, 1, nodes, logs)
-        nodes.append(_start(["--address", address], logs[1]))
-        _wait_for_nodes(address, 2, nodes, logs)
-        yield address
-    finally:
-        _stop(nodes)
+    with pytest.MonkeyPatch.context() as patch:
+        # This process is the driver: it dials 127.0.0.1 as given, like the nodes (loopback_ray.py).
+        patch.setattr(loopback_ray.services, "resolve_ip_for_localhost", lambda host: host)
+        try:
+            nodes.append(_start(head, logs[0]))
+            _wait_for_nodes(address, 1, nodes, logs)
+            nodes.append(_start(["--address", address], logs[1]))
+            _wait_for_nodes(address, 2, nodes, logs)
+            yield address
+        finally:
+            _stop(nodes)
 
 
 def test_trials_run_on_both_nodes_on_cpu(cluster, workdir, capsys):
@@ -131,3 +123,44 @@ def test_trials_run_on_both_nodes_on_cpu(cluster, workdir, capsys):
     assert len({r["node_id"] for r in rows}) == 2, [r["node_id"] for r in rows]
     assert {r["device"] for r in rows} == {"cpu"}
     assert not (workdir / "runs").exists()  # everything went to the shared storage
+
+
+def test_a_failing_trial_is_one_line_not_tunes_traceback(cluster, workdir, capfd):
+    """Trials that ask for `device: cuda` on nodes that declare a GPU but have no CUDA fail where
+    they run (the launch cannot see a remote node's CUDA). Each failure is one line naming the error
+    and where its traceback is, Tune's tracebacks stay off the terminal, and the table and the
+    summary say error."""
+    raw = {
+        **STUDY,
+        "name": "no-cuda",
+        "search": {**STUDY["search"], "space": {"train.lr": {"choice": [1e-3]}}},
+    }
+    spec = write_spec(workdir, {**raw, "train": {**raw["train"], "device": "cuda"}})
+    storage = workdir / "shared"
+    rc, out, err = run_cli(
+        capfd,
+        "run",
+        str(spec),
+        "--address",
+        cluster,
+        "--storage",
+        f"file://{storage}",
+        "--shared-storage",
+        "--plain",
+    )
+    said = out + err
+    assert rc == 1 and "Traceback" not in said and "Trials did not complete" not in said, said
+    failed = [
+        line for line in said.splitlines() if line.startswith("trial train_trial_") and " failed" in line
+    ]
+    assert len(failed) == 2, said  # Tune tries a failed trial twice (FailureConfig)
+    error = "ValueError: device 'cuda' asked for but CUDA is not available here"
+    first = re.fullmatch(rf"trial (\S+) failed: {error}; (.*)", failed[0])
+    assert first and f" failed again: {error}" in failed[1], failed
+    assert first[2].startswith("retrying it from its last checkpoint (traceback: ")  # Tune runs it once more
+    assert "retrying" not in failed[1]  # and then gives up
+    traceback = re.search(r"\(traceback: (\S+)\)$", first[2])
+    assert traceback and "racecar_study/study/trainable.py" in Path(traceback[1]).read_text()
+    (row,) = pq.read_table(storage / "no-cuda" / "results.parquet").to_pylist()
+    assert row["status"] == "error" and "CUDA is not available" in row["error"]
+    assert f"error {row['trial_id']}: {error}" in said  # the summary

@@ -61,6 +61,7 @@ def test_shape_points_cover_what_shapes_the_network_and_only_that():
     space = {
         "model.arch": {"choice": ["mlp", "lenet"], "when": {"data.n_per_class": 10}},
         "data.n_per_class": {"choice": [10, 20]},  # switches model.arch on: kept, at the value that does
+        "data.classes": {"choice": [[0, 1], [0, 1, 2]]},  # the data (its classes here) shapes the net
         "model.widths": {"choice": [[16], [32, 16]], "when": {"model.arch": "mlp"}},
         "model.dropout": {"uniform": [0.0, 0.5], "when": {"model.arch": "lenet"}},  # at its bounds
         "method.name": {"choice": ["std", "rr"]},
@@ -70,10 +71,12 @@ def test_shape_points_cover_what_shapes_the_network_and_only_that():
     }
     points = shape_points(_spec(space).search.space)
     distinct = {repr(sorted(p.items())) for p in points}
-    assert len(points) == len(distinct) == (2 + 2) * 3 + 3  # (widths, dropout bounds) x methods, + methods
-    assert {"data.n_per_class": 20, "method.name": "std"} in points  # no model.* active there
+    # ((widths, dropout bounds) x methods, + methods) x classes
+    assert len(points) == len(distinct) == ((2 + 2) * 3 + 3) * 2
+    assert {"data.n_per_class": 20, "data.classes": [0, 1], "method.name": "std"} in points  # no model.*
     assert {
         "data.n_per_class": 10,
+        "data.classes": [0, 1, 2],
         "model.arch": "lenet",
         "model.dropout": 0.5,
         "method.name": "rr",
