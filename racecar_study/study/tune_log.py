@@ -66,8 +66,9 @@ class TrialFailure(_TuneLogFilter):
         self.failed[name] += 1
         retry = "; retrying it from its last checkpoint" if self.failed[name] <= self.retries else ""
         line = f"trial {name} failed{again}: {one_line(error)}{retry} (traceback: {where})"
-        if self.session.view:
-            self.session.view.console.print(line, highlight=False, soft_wrap=True)
+        console = getattr(self.session.view, "console", None)  # a view of one's own may have none
+        if console is not None:
+            console.print(line, highlight=False, soft_wrap=True)
         else:
             print(line, file=sys.stderr)
         return False
