@@ -111,16 +111,35 @@ def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
 
 
 def _absolute_data_paths(spec: StudySpec) -> StudySpec:
-    """Relative data paths (image_folder:PATH, root=) taken from the driver's working directory:
-    trials run in their own folders, and a resume may start elsewhere."""
+    """Relative data paths (image_folder:PATH, root=), given or among a search's choices, taken
+    from the driver's working directory: trials run in their own folders, and a resume may start
+    elsewhere."""
     from racecar_study.data import absolute_paths
 
-    given = spec.data.options()
-    name, options = absolute_paths(spec.data.name, given)
-    changed = {k: v for k, v in options.items() if v != given[k]}
-    if name == spec.data.name and not changed:
-        return spec
-    return apply_overrides(spec, {"data.name": name, **{f"data.{k}": v for k, v in changed.items()}})
+    raw = spec.model_dump(mode="json", exclude_none=False)
+    name, options = absolute_paths(spec.data.name, spec.data.options())
+    raw["data"] = {"name": name, **options}
+    space = raw["search"]["space"]
+    names = [spec.data.name]
+    if (searched := space.get("data.name")) and searched.get("choice"):
+        searched["choice"] = [absolute_paths(n, {})[0] for n in searched["choice"]]
+        names += searched["choice"]
+    for path, param in space.items():
+        option = path.removeprefix("data.")
+        if path.startswith("data.") and option != "name" and param.get("choice"):
+            param["choice"] = [_absolute_option(names, option, v) for v in param["choice"]]
+    resolved = StudySpec.model_validate(raw)
+    return spec if resolved == spec else resolved
+
+
+def _absolute_option(names: list[str], option: str, value: Any) -> Any:
+    """`value` made absolute if `option` holds a path for any of the data sets `names`."""
+    from racecar_study.data import absolute_paths
+
+    for name in names:
+        if (made := absolute_paths(name, {option: value})[1][option]) != value:
+            return made
+    return value
 
 
 def load_tables(spec: StudySpec, seeds: list[int] | None = None) -> dict[int, Any] | None:
