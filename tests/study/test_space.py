@@ -232,3 +232,29 @@ def test_a_grid_resolves_to_its_own_number_of_trials():
     spec = _spec(space, **{"search.algorithm": "grid", "search.num_samples": 50})
     assert resolve_spec(spec, LaunchOptions()).search.num_samples == 6
     assert resolve_spec(spec, LaunchOptions(smoke=True)).search.num_samples == 4
+
+
+def test_smoke_caps_what_the_search_sets_too():
+    """--smoke's 2 epochs and 20 images per class hold also where the search sets them (a
+    searched train.epochs of 50 to 200 ran 200 epochs), conditions follow the capped values, and a
+    grid that shrinks says how many trials it has left."""
+    from racecar_study.study.runner import LaunchOptions, resolve_spec
+
+    space = {
+        "train.epochs": {"int": [50, 200]},
+        "data.n_per_class": {"choice": [5, 100, 400]},
+        "method.name": {"choice": ["std", "pre"]},
+        "method.pre_epochs": {"choice": [3, 8], "when": {"method.name": "pre"}},
+        "train.lr": {"loguniform": [1e-4, 1e-2], "when": {"data.n_per_class": 400}},
+    }
+    smoke = resolve_spec(_spec(space, **{"data.n_per_class": None}), LaunchOptions(smoke=True)).search.space
+    assert smoke["train.epochs"].choice == [2] and smoke["train.epochs"].int is None
+    assert smoke["data.n_per_class"].choice == [5, 20] and smoke["method.pre_epochs"].choice == [1]
+    assert smoke["train.lr"].when == {"data.n_per_class": 20}
+    assert resolve_spec(_spec(space), LaunchOptions()).search.space == _spec(space).search.space
+
+    grid = {"train.epochs": {"choice": [10, 20, 50]}, "method.name": {"choice": ["std", "rr"]}}
+    spec = _spec(grid, **{"search.algorithm": "grid"})
+    assert resolve_spec(spec, LaunchOptions()).search.num_samples == 6
+    shrunk = resolve_spec(spec, LaunchOptions(smoke=True))
+    assert shrunk.search.num_samples == 2 and shrunk.search.space["train.epochs"].choice == [2]
