@@ -1,15 +1,30 @@
 """Errors a command reports as one line with exit code 2 (usage and spec errors)."""
 
+from __future__ import annotations
+
+import sys
+
 
 class UsageError(Exception):
     pass
 
 
-def usage_error_types() -> tuple[type[BaseException], ...]:
-    from racecar_study.core.rules import UnsupportedModuleError
-    from racecar_study.data import DataError
-    from racecar_study.models import ModelError
-    from racecar_study.study.spec import SpecError
-    from racecar_study.tracking.errors import TrackingUnavailable
+# module, class: an error of one of these classes can only be raised once its module is imported,
+# so telling one needs no import (a failed `results` never pays for torch, and Ctrl-C during
+# `import torch` never touches the half-imported module again)
+USAGE_ERRORS = (
+    ("racecar_study.cli.errors", "UsageError"),
+    ("racecar_study.study.spec", "SpecError"),
+    ("racecar_study.data.base", "DataError"),
+    ("racecar_study.models.registry", "ModelError"),
+    ("racecar_study.core.rules", "UnsupportedModuleError"),
+    ("racecar_study.tracking.errors", "TrackingUnavailable"),
+)
 
-    return (UsageError, SpecError, DataError, ModelError, UnsupportedModuleError, TrackingUnavailable)
+
+def is_usage_error(error: BaseException) -> bool:
+    for module, name in USAGE_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(error, getattr(loaded, name)):
+            return True
+    return False

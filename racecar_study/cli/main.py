@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from racecar_study.cli.errors import usage_error_types
+from racecar_study.cli.errors import is_usage_error
 
 COMMAND_MODULES = ["train", "datasets", "archs", "study", "tracking"]
 
@@ -35,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except usage_error_types() as e:
-        print(f"racecar-study: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("racecar-study: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not is_usage_error(e):
+            raise
+        print(f"racecar-study: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
