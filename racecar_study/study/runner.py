@@ -331,25 +331,40 @@ def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any
                 f"name: another driver created the study folder {paths.folder} meanwhile"
             ) from None
         held.enter_context(StudyLock(paths.folder))
-        paths.spec_file.write_text(dump_spec(spec))
-        search = build_search(spec, paths, limit=_limit(opts.smoke))
-        write_study_file(
-            paths,
-            name=spec.name,
-            address=opts.address,
-            smoke=opts.smoke,
-            spec_hash=spec.hash(),
-            trials=search.num_samples,
-        )
-        _tune_env()
-        tune_config, run_config = _configs(spec, paths, search)
-        tuner = tune.Tuner(
-            _trainable(spec, tables, hooks, context),
-            param_space=search.param_space,
-            tune_config=tune_config,
-            run_config=run_config,
-        )
-        return _fit(tuner, spec, paths, opts, hooks)
+        try:
+            paths.spec_file.write_text(dump_spec(spec))
+            search = build_search(spec, paths, limit=_limit(opts.smoke))
+            write_study_file(
+                paths,
+                name=spec.name,
+                address=opts.address,
+                smoke=opts.smoke,
+                spec_hash=spec.hash(),
+                trials=search.num_samples,
+            )
+            _tune_env()
+            tune_config, run_config = _configs(spec, paths, search)
+            tuner = tune.Tuner(
+                _trainable(spec, tables, hooks, context),
+                param_space=search.param_space,
+                tune_config=tune_config,
+                run_config=run_config,
+            )
+            return _fit(tuner, spec, paths, opts, hooks)
+        except BaseException:
+            # Ctrl-C or an error before Tune saved anything: a folder that `run` would call taken
+            # and `resume` no study; without it, the same `run` starts over
+            if not _recorded(paths):
+                shutil.rmtree(paths.folder, ignore_errors=True)
+            raise
+
+
+def _recorded(paths: StudyPaths) -> bool:
+    """Whether the study folder holds anything a resume or `results` can use: results.parquet, or
+    a state Tune saved (its Tuner writes tuner.pkl at once, before any). An object store's is kept."""
+    if paths.results.is_file() or paths.tune_dir is None:
+        return True
+    return any(paths.tune_dir.glob("experiment_state-*.json"))
 
 
 def resume_study(folder: str, opts: LaunchOptions) -> Outcome:

@@ -192,3 +192,18 @@ def test_resume_is_quiet_about_trials_that_never_reported(workdir, capfd):
     rc, out, err = run_cli(capfd, "resume", str(folder), "--plain")
     assert rc == 0, err
     assert "Failed to fetch metrics" not in out + err and "were not found" not in out + err, out + err
+
+
+def test_a_launch_stopped_before_tune_saved_anything_leaves_no_folder(workdir, capsys, monkeypatch):
+    """Ctrl-C between the study folder's creation and Tune's first save left spec.yaml and
+    study.json: `run` then called the name taken ('resume it') and `resume` said 'not a study
+    folder'. A folder that records nothing goes, so the same `run` starts again."""
+    from ray import tune
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune.Tuner, "fit", interrupted)
+    rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, spec_dict())), "--plain")
+    assert rc == 130 and err.strip().endswith("racecar-study: interrupted"), err
+    assert (workdir / "runs").is_dir() and not (workdir / "runs" / "tiny").exists()
