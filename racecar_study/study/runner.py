@@ -38,7 +38,7 @@ from racecar_study.study.progress import ProgressView
 from racecar_study.study.results import ENDED
 from racecar_study.study.search import build_scheduler, build_search, check_study, param_space
 from racecar_study.study.session import StudyEvents, StudySession, attach, detach
-from racecar_study.study.signals import send_ctrl_c, stop_signals
+from racecar_study.study.signals import remembered_interrupts, send_ctrl_c, stop_signals
 from racecar_study.study.space import check_space, grid_points
 from racecar_study.study.spec import StudySpec, apply_overrides, dump_spec, load_spec
 from racecar_study.study.tune_log import MissingResults, RestoreFailure, TrialFailure, UnfinishedTrials
@@ -302,7 +302,7 @@ def _attached(spec: StudySpec, opts: LaunchOptions, hooks: StudyHooks) -> Iterat
             if opts.address is not None:
                 _check_cluster(spec, opts.address)
             # set after ray.init, whose own handler dumps a stack trace and ends the driver at once
-            with stop_signals(send_ctrl_c):
+            with stop_signals(send_ctrl_c), remembered_interrupts():
                 yield
         finally:
             cluster.disconnect()

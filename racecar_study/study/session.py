@@ -18,6 +18,7 @@ from racecar_study.study.layout import StudyPaths
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.pruning import CheckpointPruner
 from racecar_study.study.results import COMPLETED, ENDED, to_table, trial_row, trial_status, write_results
+from racecar_study.study.signals import interrupt_lost
 from racecar_study.study.spec import StudySpec
 
 
@@ -54,6 +55,8 @@ class StudySession:
         if self._begun:
             return
         self._begun = True
+        if interrupt_lost():  # Ctrl-C during Tune's set-up, dropped by Python: stop as it asked
+            raise KeyboardInterrupt
         if self.restoring[0]:
             self.check_restored(trials)
         self._ended.update(t.trial_id for t in trials if t.status == "TERMINATED")

@@ -207,3 +207,25 @@ def test_a_launch_stopped_before_tune_saved_anything_leaves_no_folder(workdir, c
     rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, spec_dict())), "--plain")
     assert rc == 130 and err.strip().endswith("racecar-study: interrupted"), err
     assert (workdir / "runs").is_dir() and not (workdir / "runs" / "tiny").exists()
+
+
+def test_a_ctrl_c_python_drops_during_tunes_set_up_still_stops_the_study(workdir, capsys, monkeypatch):
+    """A Ctrl-C whose KeyboardInterrupt Python dropped (raised inside a weakref callback while Tune
+    imported its telemetry: 'Exception ignored in ...') was lost, and the study ran to the end. It
+    is remembered, and the study stops at Tune's first step, before any trial starts."""
+    import os
+    import signal
+    import time
+
+    from ray.air._internal import usage
+
+    class Collected:
+        def __del__(self):  # Ctrl-C while the garbage collector runs this: Python drops the raise
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)  # the handler runs here
+
+    monkeypatch.setattr(usage, "tag_callbacks", lambda callbacks: Collected())
+    rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, spec_dict())), "--plain")
+    assert rc == 130 and err.strip() == "racecar-study: interrupted", err  # no 'Exception ignored'
+    assert not (workdir / "runs" / "tiny").exists()  # no trial ran: nothing recorded, nothing left
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
