@@ -102,20 +102,15 @@ def cluster(tmp_path_factory):
             _stop(nodes)
 
 
+def _run_on(cluster: str, spec: Path, storage: Path, capture) -> tuple[int, str, str]:
+    """`racecar-study run` attached to the cluster, Tune's experiment on the shared path."""
+    args = ["--address", cluster, "--storage", f"file://{storage}", "--shared-storage", "--plain"]
+    return run_cli(capture, "run", str(spec), *args)
+
+
 def test_trials_run_on_both_nodes_on_cpu(cluster, workdir, capsys):
     storage = workdir / "shared"
-    spec = write_spec(workdir, STUDY)
-    rc, out, err = run_cli(
-        capsys,
-        "run",
-        str(spec),
-        "--address",
-        cluster,
-        "--storage",
-        f"file://{storage}",
-        "--shared-storage",
-        "--plain",
-    )
+    rc, out, err = _run_on(cluster, write_spec(workdir, STUDY), storage, capsys)
     assert rc == 0, err
     assert not ray.is_initialized()
     rows = pq.read_table(storage / "multinode" / "results.parquet").to_pylist()
@@ -137,17 +132,7 @@ def test_a_failing_trial_is_one_line_not_tunes_traceback(cluster, workdir, capfd
     }
     spec = write_spec(workdir, {**raw, "train": {**raw["train"], "device": "cuda"}})
     storage = workdir / "shared"
-    rc, out, err = run_cli(
-        capfd,
-        "run",
-        str(spec),
-        "--address",
-        cluster,
-        "--storage",
-        f"file://{storage}",
-        "--shared-storage",
-        "--plain",
-    )
+    rc, out, err = _run_on(cluster, spec, storage, capfd)
     said = out + err
     assert rc == 1 and "Traceback" not in said and "Trials did not complete" not in said, said
     failed = [
