@@ -124,19 +124,29 @@ def _shown(path) -> str:
 
 def run(args) -> int:
     started = time.perf_counter()
-    from racecar_study.study.runner import run_study
-    from racecar_study.study.spec import load_spec
+    with _stoppable():
+        from racecar_study.study.runner import run_study
+        from racecar_study.study.spec import load_spec
 
-    spec = load_spec(args.spec)
-    opts = _options(args, storage=args.storage, smoke=args.smoke, overwrite=args.overwrite)
-    return _report(run_study(spec, opts), started)
+        spec = load_spec(args.spec)
+        opts = _options(args, storage=args.storage, smoke=args.smoke, overwrite=args.overwrite)
+        return _report(run_study(spec, opts), started)
 
 
 def resume(args) -> int:
     started = time.perf_counter()
-    from racecar_study.study.runner import resume_study
+    with _stoppable():
+        from racecar_study.study.runner import resume_study
 
-    return _report(resume_study(args.folder, _options(args)), started)
+        return _report(resume_study(args.folder, _options(args)), started)
+
+
+def _stoppable():
+    """`kill` and a closed terminal stop the command as Ctrl-C does from its first line on (the
+    study's driver hands them to Tune once Ray is up: runner._attached)."""
+    from racecar_study.study.signals import raise_interrupt, stop_signals
+
+    return stop_signals(raise_interrupt)
 
 
 def results(args) -> int:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 from urllib.parse import urlparse
 
 from racecar_study.study.errors import LaunchError
+from racecar_study.study.signals import arrived_signals
 from racecar_study.study.spec import ResourcesSpec
 
 PROBE_TIMEOUT_S = 3.0
@@ -81,9 +83,18 @@ def local_nodes() -> list[dict[str, float]]:
 
 
 def connect(address: str | None) -> None:
-    """Start the embedded local Ray, or attach to the cluster at `address`."""
+    """Start the embedded local Ray, or attach to the cluster at `address`. A Ctrl-C or SIGTERM
+    whose exception Python dropped while `ray.init` ran stops here, Ray shut down again."""
     import ray
 
+    with arrived_signals() as arrived:
+        _init(ray, address)
+    if arrived & {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}:
+        ray.shutdown()
+        raise KeyboardInterrupt
+
+
+def _init(ray, address: str | None) -> None:
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     if address is None:
         # Token auth guards shared clusters; a private embedded one has nobody to keep out.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -297,7 +298,12 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
 def _attached(spec: StudySpec, opts: LaunchOptions, hooks: StudyHooks) -> Iterator[None]:
     """Ray connected (and checked) for the body; the driver hooks hear of any failure."""
     try:
-        cluster.connect(opts.address)
+        try:
+            cluster.connect(opts.address)
+        except SystemExit as e:  # ray.init's own SIGTERM handler exits while it starts
+            if e.code != signal.SIGTERM:
+                raise
+            raise KeyboardInterrupt from None  # as SIGTERM does before and after it
         try:
             if opts.address is not None:
                 _check_cluster(spec, opts.address)

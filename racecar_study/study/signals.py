@@ -74,3 +74,28 @@ def remembered_interrupts() -> Iterator[None]:
 def interrupt_lost() -> bool:
     """A Ctrl-C reached `remembered_interrupts`' handler, yet the program goes on."""
     return bool(_interrupts)
+
+
+@contextmanager
+def arrived_signals() -> Iterator[set[int]]:
+    """The signals that arrived while the body ran (filled in at its end), as CPython notes them
+    below their Python handlers (its wakeup fd): a handler's exception that Python dropped (raised
+    inside an at-fork hook while `ray.init` starts its processes) still shows here."""
+    arrived: set[int] = set()
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    try:
+        yield arrived
+    finally:
+        signal.set_wakeup_fd(previous)
+        try:
+            arrived.update(os.read(read, 1024))
+        except BlockingIOError:  # none
+            pass
+        os.close(read)
+        os.close(write)
