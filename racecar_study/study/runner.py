@@ -298,12 +298,7 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
 def _attached(spec: StudySpec, opts: LaunchOptions, hooks: StudyHooks) -> Iterator[None]:
     """Ray connected (and checked) for the body; the driver hooks hear of any failure."""
     try:
-        try:
-            cluster.connect(opts.address)
-        except SystemExit as e:  # ray.init's own SIGTERM handler exits while it starts
-            if e.code != signal.SIGTERM:
-                raise
-            raise KeyboardInterrupt from None  # as SIGTERM does before and after it
+        cluster.connect(opts.address)
         try:
             if opts.address is not None:
                 _check_cluster(spec, opts.address)
@@ -314,6 +309,9 @@ def _attached(spec: StudySpec, opts: LaunchOptions, hooks: StudyHooks) -> Iterat
             cluster.disconnect()
     except BaseException as e:
         _abort(hooks, e)
+        if isinstance(e, SystemExit) and e.code == signal.SIGTERM:
+            # the SIGTERM handler ray.init sets exits; outside Ray's start-up it stops as Ctrl-C does
+            raise KeyboardInterrupt from None
         raise
 
 
