@@ -149,8 +149,8 @@ def test_ctrl_c_leaves_the_running_trial_pending_and_resume_finishes_it(workdir,
             assert driver.poll() is None, (workdir / "driver.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial finished in time"
             time.sleep(0.1)
-        done = {r["trial_id"] for r in rows() if r["status"] == "done"}
-        while not _mid_trial(folder, done):  # 12 epochs can pass in a fixed sleep: watch the reports
+        # 12 epochs can pass in a fixed sleep: watch the reports of trials the table has not ended
+        while not _mid_trial(folder, {r["trial_id"] for r in rows() if r["status"] == "done"}):
             assert driver.poll() is None and time.monotonic() < deadline, "no second trial under way"
             time.sleep(0.02)
         if stop == "ctrl-c":
