@@ -23,11 +23,12 @@ def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
     from racecar_study.models import ModelError
     from racecar_study.study.experiment import build_net
 
-    shapes: dict[str, tuple[tuple[int, ...], int]] = {}
+    given = None if tables is None else _shape_of(next(iter(tables.values())))  # every point's
+    loaded: dict[str, tuple[tuple[int, ...], int]] = {}
     for overrides in shape_points(spec.search.space):
         try:
             trial = apply_overrides(spec, overrides)
-            shape, classes = _data_shape(trial, tables, shapes)
+            shape, classes = given or _loaded_shape(trial, loaded)
             net, method = build_net(trial, spec.seeds[0], shape, classes)
             method.validate(net)
             _check_state_metric(spec.metric, net.num_states)
@@ -42,11 +43,9 @@ def check_networks(spec: StudySpec, tables: dict[int, Any] | None) -> None:
             raise SpecError(message) from None
 
 
-def _data_shape(spec: StudySpec, tables: dict[int, Any] | None, seen: dict) -> tuple[tuple[int, ...], int]:
-    """(input shape, number of classes) of the data `spec` trains on: the driver's tables', or its
-    data configuration's, loaded once (`seen` keeps them)."""
-    if tables is not None:
-        return _shape_of(next(iter(tables.values())))
+def _loaded_shape(spec: StudySpec, seen: dict) -> tuple[tuple[int, ...], int]:
+    """(input shape, number of classes) of the data configuration `spec` trains on, loaded once
+    (`seen` keeps them) on its first seed."""
     key = json.dumps(spec.data.model_dump(mode="json"), sort_keys=True)
     if key not in seen:
         from racecar_study.data import load_table
