@@ -45,14 +45,21 @@ def _mid_trial(folder: Path, done: set[str]) -> bool:
 
 
 def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys, killed_driver):
+    """The kill can also land while Tune copies its state from Ray's staging folder into the study
+    folder; here it is made to, by cutting the newest searcher state to nothing after the kill.
+    Without the mend, Tune would start a new, empty experiment over the study. (One killed study
+    serves both checks: each kill and resume costs two Ray start-ups.)"""
     spec = write_spec(workdir, STUDY)
     folder = workdir / "runs" / "resume"
     results = folder / "results.parquet"
     before = killed_driver.run(["run", str(spec), "--plain"], workdir, results, workdir / "driver.log")
     assert len(killed_driver.finished(results)) < NUM_SAMPLES, "the study ended before the kill"
+    cut = sorted((folder / "tune").glob("search_gen_state-*"))[-1]
+    cut.write_bytes(b"")
 
     rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
     assert rc == 0, err
+    assert cut.stat().st_size > 0
     rows = pq.read_table(folder / "results.parquet").to_pylist()
     assert len(rows) == NUM_SAMPLES and {r["status"] for r in rows} == {"done"}
     assert before <= {r["trial_id"] for r in rows}
@@ -64,25 +71,6 @@ def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys,
         if row["trial_id"] in before:
             assert epochs == list(range(1, 13)), f"{row['trial_id']} trained again: {epochs}"
         assert epochs[-1] == 12 and row["epochs"] == 12
-
-
-def test_resume_mends_state_the_kill_cut_short(workdir, capsys, killed_driver):
-    """The kill can land while Tune copies its state from Ray's staging folder into the study
-    folder; here it is made to, by cutting the newest searcher state to nothing after the kill.
-    Without the mend, Tune would start a new, empty experiment over the study."""
-    spec = write_spec(workdir, {**STUDY, "name": "cut"})
-    folder = workdir / "runs" / "cut"
-    results = folder / "results.parquet"
-    before = killed_driver.run(["run", str(spec), "--plain"], workdir, results, workdir / "driver.log")
-    cut = sorted((folder / "tune").glob("search_gen_state-*"))[-1]
-    cut.write_bytes(b"")
-
-    rc, out, err = run_cli(capsys, "resume", str(folder), "--plain")
-    assert rc == 0, err
-    assert cut.stat().st_size > 0
-    rows = pq.read_table(results).to_pylist()
-    assert len(rows) == NUM_SAMPLES and {r["status"] for r in rows} == {"done"}
-    assert before <= {r["trial_id"] for r in rows}
 
 
 def test_resume_stops_where_tune_would_start_the_study_over(workdir, capsys):
