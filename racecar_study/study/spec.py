@@ -268,10 +268,13 @@ class StudySpec(_Strict):
 
 
 def _one_line(err: ValidationError) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "spec"
-    msg = e["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg}"
+    """The first error in full; the other fields at fault named after it, so one run of `validate`
+    shows everything to fix."""
+    first, *rest = err.errors()
+    where = [".".join(str(p) for p in e["loc"]) or "spec" for e in (first, *rest)]
+    line = f"{where[0]}: {first['msg'].removeprefix('Value error, ')}"
+    others = list(dict.fromkeys(w for w in where[1:] if w != where[0]))
+    return f"{line} (also wrong: {', '.join(others)})" if others else line
 
 
 def set_dotted(d: dict[str, Any], path: str, value: Any) -> None:

@@ -167,6 +167,16 @@ def test_validate_reports_the_same_errors(workdir, capsys):
     spec = write_spec(workdir, spec_dict(**{"train.epochs": -1}))
     rc, _, err = run_cli(capsys, "validate", str(spec))
     assert rc == 2 and "train.epochs" in err and len(err.strip().splitlines()) == 1
+    assert "also wrong" not in err
+
+
+def test_validate_names_every_field_at_fault_in_its_one_line(workdir, capsys):
+    raw = spec_dict(**{"train.epochs": 0, "train.batch_size": "big", "train.epochz": 1})
+    raw["method"] = {"name": "rr", "lam": -1.0}
+    rc, _, err = run_cli(capsys, "validate", str(write_spec(workdir, raw)))
+    [line] = err.strip().splitlines()
+    assert rc == 2 and line.startswith("racecar-study: error: method.lam: lambda must be finite"), err
+    assert line.endswith("(also wrong: train.epochs, train.batch_size, train.epochz)"), err
 
 
 def test_validate_builds_the_networks_the_search_can_ask_for(workdir, capsys):
