@@ -28,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--arch", help="architecture (see `racecar-study archs`); required unless --resume")
     p.add_argument("--model-opt", action="append", metavar="KEY=VALUE", help="architecture option")
     p.add_argument("--method", default="std", help="std | rr | ort | pre")
-    p.add_argument("--lam", type=non_negative(), default=0.0, help="racecar lambda (rr)")
+    p.add_argument(
+        "--lam", type=non_negative(), default=None, help="racecar lambda (rr needs one; 0 trains as std)"
+    )
     p.add_argument(
         "--lam-ratio",
         type=positive(float),
@@ -65,8 +67,12 @@ def run(args) -> int:
     missing = [flag for flag in ("--data", "--arch") if getattr(args, flag[2:]) is None]
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)} (or --resume)")
+    from racecar_study.core.methods import method_class, method_names
     from racecar_study.study.experiment import previous_outputs, remove_outputs, train_to_dir
-    from racecar_study.study.spec import parse_spec
+    from racecar_study.study.spec import LAM_HINT, parse_spec
+
+    if args.lam is None and args.method in method_names() and method_class(args.method).weighed_by_lam:
+        raise UsageError(f"--lam: --method {args.method} needs a lambda, or it trains as std ({LAM_HINT})")
 
     raw = {
         "name": args.out.name or "train",
@@ -74,7 +80,7 @@ def run(args) -> int:
         "model": {"arch": args.arch, **_key_values(args.model_opt, "--model-opt")},
         "method": {
             "name": args.method,
-            "lam": args.lam,
+            "lam": args.lam or 0.0,
             "lam_ratio": args.lam_ratio,
             "reduction": args.reduction,
             "ort_weight": args.ort_weight,

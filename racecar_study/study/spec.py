@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from racecar_study.core.methods import MethodConfig, method_names
+from racecar_study.core.methods import MethodConfig, method_class, method_names
 from racecar_study.core.trainer import EPOCH_METRICS, PER_STATE_METRICS, TrainConfig, better, is_epoch_metric
 
 
@@ -316,6 +316,27 @@ def check_search_space(spec: StudySpec) -> None:
                 raise SpecError(f"search.space.{path}: value {value!r} is invalid ({e})") from None
 
 
+LAM_HINT = "the paper's, reduction sum: 1e-6 on peak, 1e-5 on mnist2"
+
+
+def check_lambda_given(spec: StudySpec) -> None:
+    """A method weighed by method.lam (rr), fixed or among a search's choices, with no lambda given
+    or searched would train as std (lambda 0) while its trials are called rr. `lam: 0` written out
+    is an ablation and passes."""
+    space = spec.search.space
+    searched = any(k == "method.lam" or k.startswith("method.lam.") for k in space)
+    if "lam" in spec.method.model_fields_set or searched:
+        return
+    names = space["method.name"].candidate_values() if "method.name" in space else [spec.method.name]
+    weighed = [n for n in dict.fromkeys(names) if method_class(n).weighed_by_lam]
+    if weighed:
+        trials = f" (trials with method.name={', '.join(weighed)})" if "method.name" in space else ""
+        raise SpecError(
+            f"method.lam: not given, so method {', '.join(weighed)} would train as std (lambda 0){trials}; "
+            f"give a lambda ({LAM_HINT}) or search it, or write lam: 0 to mean it"
+        )
+
+
 def check_registries(spec: StudySpec) -> None:
     """Data set, architecture and their option names exist (no data is loaded)."""
     from racecar_study import data, models
@@ -342,6 +363,7 @@ def parse_spec(raw: Any, source: str = "spec") -> StudySpec:
     except ValidationError as e:
         raise SpecError(_one_line(e)) from None
     check_search_space(spec)
+    check_lambda_given(spec)
     check_registries(spec)
     return spec
 

@@ -98,6 +98,7 @@ def test_a_diverged_run_says_so_and_writes_no_pictures(tmp_path, monkeypatch, ca
         (["--data", "peak", "--arch", "peak_mlp", "--lam-ratio", "0"], "--lam-ratio"),
         (["--data", "peak", "--arch", "peak_mlp", "--seed", "-1"], "--seed: must be >= 0"),
         (["--data", "peak", "--arch", "peak_mlp", "--method", "zz"], "unknown method 'zz'"),
+        (["--data", "peak", "--arch", "peak_mlp", "--method", "rr"], "--lam: --method rr needs a lambda"),
         (["--data", "peak", "--arch", "peak_mlp", "--epochs", "0"], "--epochs"),
         (["--data", "peak", "--arch", "peak_mlp", "--model-opt", "foo=1"], "unknown option 'foo'"),
         (["--data", "peak", "--arch", "peak_mlp", "--device", "cuda:7"], "--device"),

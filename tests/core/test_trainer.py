@@ -77,6 +77,20 @@ def test_every_method_trains(name):
 
 
 @pytest.mark.parametrize("name", method_names())
+def test_lambda_moves_exactly_the_methods_that_declare_it(name):
+    """`weighed_by_lam` (the spec refuses such a method with no lambda, as it would train as std)
+    is true exactly where method.lam changes the loss of a step."""
+    x, y = _data(30)
+    losses = []
+    for lam in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = _net()
+        method = build_method(MethodConfig(name, lam=lam, reduction="mean"))
+        losses.append(method.step(net, x, y).loss.item())
+    assert (losses[0] != losses[1]) == method_class(name).weighed_by_lam, losses
+
+
+@pytest.mark.parametrize("name", method_names())
 def test_a_last_batch_of_one_sample_is_skipped(name):
     """61 samples at batch 20: the fourth batch would hold one, on which batch norm cannot train
     (torch raises). It is skipped; a new shuffle puts that sample in another batch next epoch."""

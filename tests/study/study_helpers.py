@@ -18,6 +18,7 @@ TINY = {
     "name": "tiny",
     "data": {"name": "mnist5k", "n_per_class": 10},
     "model": {"arch": "mlp", "widths": [16]},
+    "method": {"name": "std", "lam": 1e-6},  # the lambda RR trials use where a test searches method.name
     "train": {"epochs": 2, "batch_size": 50},
     "search": {"space": {"train.lr": {"loguniform": [1e-4, 1e-2]}}, "num_samples": 2, "max_concurrent": 2},
     "scheduler": {"kind": "none"},

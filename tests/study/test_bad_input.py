@@ -53,6 +53,17 @@ CASES = {
         [],
         ["metric", "reg_term_0", "not by std"],
     ),
+    "rr without a lambda": ({"method": {"name": "rr"}}, [], ["method.lam", "rr would train as std"]),
+    "a searched rr without a lambda": (
+        {"method": {"name": "std"}, "search.space.method.name": {"choice": ["std", "rr", "ort"]}},
+        [],
+        ["method.lam", "(trials with method.name=rr)"],
+    ),
+    "a lambda ratio without a lambda": (
+        {"method": {"name": "rr", "lam_ratio": 0.5}},
+        [],
+        ["method.lam", "would train as std"],
+    ),
     "cuda without a gpu per trial": (
         {"train.device": "cuda"},
         [],
@@ -168,6 +179,25 @@ def test_validate_reports_the_same_errors(workdir, capsys):
     rc, _, err = run_cli(capsys, "validate", str(spec))
     assert rc == 2 and "train.epochs" in err and len(err.strip().splitlines()) == 1
     assert "also wrong" not in err
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        {"name": "rr", "lam": 0.0},  # written out: an ablation
+        {"name": "rr", "lam": [1e-6, 0.0]},
+        {"name": "ort"},  # weighed by ort_weight, whose default is the paper's
+    ],
+)
+def test_a_lambda_written_out_or_a_method_without_one_passes(workdir, capsys, method):
+    raw = {**spec_dict(), "method": method}
+    rc, _, err = run_cli(capsys, "validate", str(write_spec(workdir, raw)))
+    assert rc == 0, err
+    raw["search"]["space"]["method.lam"] = {"loguniform": [1e-7, 1e-3], "when": {"method.name": "rr"}}
+    raw["search"]["space"]["method.name"] = {"choice": ["std", "rr"]}
+    raw["method"] = {"name": "std"}
+    rc, _, err = run_cli(capsys, "validate", str(write_spec(workdir, raw)))
+    assert rc == 0, err  # searched
 
 
 def test_validate_names_every_field_at_fault_in_its_one_line(workdir, capsys):

@@ -44,6 +44,8 @@ class Method(ABC):
     # The per-state metrics (trainer.PER_STATE_METRICS) its trials report: every method's reverse
     # pass is probed for recon_err; reg_term comes from a per-layer regulariser (StepOutput.per_layer).
     state_metrics: ClassVar[tuple[str, ...]] = ("recon_err",)
+    # True where MethodConfig.lam weighs the regulariser: at its default, 0, the method trains as std.
+    weighed_by_lam: ClassVar[bool] = False
 
     def __init__(self, cfg: MethodConfig):
         self.cfg = cfg

@@ -7,6 +7,7 @@ from racecar_study.core.methods.base import Method, StepOutput, register_method
 @register_method("rr")
 class RacecarMethod(Method):
     state_metrics = ("recon_err", "reg_term")
+    weighed_by_lam = True
 
     def validate(self, net):
         lam = self.cfg.lam
