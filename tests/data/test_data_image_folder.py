@@ -93,3 +93,35 @@ def test_absolute_paths_takes_relative_paths_from_the_working_directory(tmp_path
     assert absolute_paths("peak", {"n_per_class": 5}, base="/elsewhere") == ("peak", {"n_per_class": 5})
     with pytest.raises(DataError, match="unknown data set"):
         absolute_paths("nope", {})
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"\x89PNG not really", "not an image PIL knows"), ("cut", "image file is truncated")],
+)
+def test_an_unreadable_image_is_a_data_error_naming_it(tmp_path, cache_dir, content, message):
+    write_images(tmp_path / "d", {"a": 2, "b": 2})
+    bad = tmp_path / "d" / "b" / "bad.png"
+    bad.write_bytes(
+        content if isinstance(content, bytes) else (tmp_path / "d" / "a" / "0.png").read_bytes()[:60]
+    )
+    with pytest.raises(DataError, match=f"cannot read {bad}: {message}"):
+        load_dataset(f"image_folder:{tmp_path / 'd'}", cache_dir=cache_dir)
+    assert files(cache_dir) == []
+
+
+def test_a_folder_larger_than_the_open_file_limit_loads(tmp_path):
+    """Every image was opened before any was read: a folder of more images than the process may
+    open files (often 1,024) failed with 'Too many open files'. A child with a limit of 96 loads 200."""
+    import subprocess
+    import sys
+
+    write_images(tmp_path / "d", {"a": 100, "b": 100})
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96));"
+        "from racecar_study.data import load_dataset;"
+        "s = load_dataset('image_folder:' + sys.argv[1], use_cache=False);"
+        "print(len(s.x_train) + len(s.x_test))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "200", out.stderr[-2000:]

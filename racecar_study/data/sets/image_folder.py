@@ -44,20 +44,37 @@ def _fingerprint(ctx: BuildContext, **options) -> str:
     return hashlib.sha256(json.dumps([str(root), stats]).encode()).hexdigest()
 
 
-def _load(paths: list[Path], grey, size) -> torch.Tensor:
-    from PIL import Image
+def _open(path: Path):
+    """The image at `path`, opened lazily (header read); a file PIL cannot read is a DataError."""
+    from PIL import Image, UnidentifiedImageError
 
-    images = [Image.open(p) for p in paths]
-    mode = {True: "L", False: "RGB", None: "L" if all(im.mode in _GREY_MODES for im in images) else "RGB"}[
-        grey
-    ]
-    if size is None and len({im.size for im in images}) > 1:
-        sizes = sorted({f"{w}x{h}" for w, h in (im.size for im in images)})
-        raise DataError(f"image_folder: images differ in size ({', '.join(sizes[:4])}); pass option size")
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        raise DataError(f"image_folder: cannot read {path}: not an image PIL knows") from None
+    except (OSError, Image.DecompressionBombError) as e:
+        raise DataError(f"image_folder: cannot read {path}: {e}") from None
+
+
+def _load(paths: list[Path], grey, size) -> torch.Tensor:
+    """One image open at a time (an open PIL image holds its file: a folder larger than the
+    open-file limit would fail): headers first for the mode and sizes, then the pixels."""
+    modes, sizes = set(), set()
+    for p in paths:
+        with _open(p) as im:
+            modes.add(im.mode)
+            sizes.add(im.size)
+    mode = {True: "L", False: "RGB", None: "L" if modes <= set(_GREY_MODES) else "RGB"}[grey]
+    if size is None and len(sizes) > 1:
+        shown = sorted(f"{w}x{h}" for w, h in sizes)
+        raise DataError(f"image_folder: images differ in size ({', '.join(shown[:4])}); pass option size")
     out = []
-    for im in images:
-        with im:
-            a = np.asarray(im.convert(mode), dtype=np.uint8)
+    for p in paths:
+        with _open(p) as im:
+            try:
+                a = np.asarray(im.convert(mode), dtype=np.uint8)
+            except OSError as e:  # a file cut short: its header reads, its pixels do not
+                raise DataError(f"image_folder: cannot read {p}: {e}") from None
         x = torch.from_numpy(a.astype(np.float32) / np.float32(255.0))
         x = x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)
         out.append(resample.resize(x.unsqueeze(0), size)[0] if size else x)
