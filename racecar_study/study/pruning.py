@@ -7,11 +7,14 @@ checkpoint, and that trial fails on resume ("does not exist on storage anymore")
 every checkpoint, and this deletes a trial's surplus only once the newer checkpoint that made it
 surplus is LAG_S old (the state has been written since). That holds for a trial that has ended
 too: the saved state may still show it running, to be restored from an older checkpoint. Only
-once `Tuner.fit` has returned (its final state written) are ended trials pruned to `keep` at once.
+once `Tuner.fit` has returned (its final state written) are ended trials pruned to `keep` at once,
+from what their folders hold: checkpoints an earlier, killed driver left (it never got to prune
+them, and this one never heard of them) go too.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -47,10 +50,34 @@ class CheckpointPruner:
                 deleted.append(_delete(kept.pop(0).checkpoint))
         return [p for p in deleted if p]
 
+    def prune_stored(self, trial_id: str, filesystem, trial_path: str) -> list[str]:
+        """An ended trial's folder keeps its newest `keep` checkpoints (Tune numbers them in order:
+        checkpoint_000000, ...), whichever driver wrote them; returns the deleted paths."""
+        from pyarrow.fs import FileSelector, FileType
+
+        self._trials.pop(trial_id, None)
+        try:
+            found = filesystem.get_file_info(FileSelector(trial_path, allow_not_found=True))
+        except OSError:  # storage unreachable: not worth a failure
+            return []
+        dirs = sorted(
+            (f.path for f in found if f.type == FileType.Directory and CHECKPOINT_RE.fullmatch(f.base_name)),
+            key=lambda path: int(path.rsplit("_", 1)[1]),
+        )
+        surplus = dirs[: max(len(dirs) - self.keep, 0)]
+        return [p for p in (_delete_path(filesystem, path) for path in surplus) if p]
+
+
+CHECKPOINT_RE = re.compile(r"checkpoint_\d+")
+
 
 def _delete(checkpoint) -> str | None:
+    return _delete_path(checkpoint.filesystem, checkpoint.path)
+
+
+def _delete_path(filesystem, path: str) -> str | None:
     try:
-        checkpoint.filesystem.delete_dir(checkpoint.path)
+        filesystem.delete_dir(path)
     except (FileNotFoundError, OSError):  # gone already, or storage unreachable: not worth a failure
         return None
-    return checkpoint.path
+    return path

@@ -45,6 +45,7 @@ class StudySession:
         self._ended: set[str] = set()
         self._begun = False
         self.pruner = CheckpointPruner(spec.checkpoint.keep)
+        self._folders: dict[str, tuple[object, str]] = {}  # trial id: its storage folder (at the end)
         if isinstance(view, ProgressView):
             view.status = self.status  # the view counts trials as results.parquet does
 
@@ -115,17 +116,31 @@ class StudySession:
         self.pruner.prune()
 
     def prune_ended(self) -> None:
-        """Once Tune has written its final state: a trial that ended keeps `keep` checkpoints."""
-        if self.table is not None:
-            rows = zip(self.table.column("trial_id").to_pylist(), self.table.column("status").to_pylist())
-            self.pruner.prune(ended={trial_id for trial_id, status in rows if status in COMPLETED})
+        """Once Tune has written its final state: a trial that ended keeps `keep` checkpoints,
+        counted in its folder (a resumed trial's may hold some from before the kill)."""
+        if self.table is None:
+            return
+        rows = zip(self.table.column("trial_id").to_pylist(), self.table.column("status").to_pylist())
+        ended = {trial_id for trial_id, status in rows if status in COMPLETED}
+        for trial_id in ended & set(self._folders):
+            self.pruner.prune_stored(trial_id, *self._folders[trial_id])
+        self.pruner.prune(ended=ended)  # any whose folder is unknown: what this driver saw
 
     def finish(self, trials) -> None:
         if self.failed:
             return
+        self._folders = {t.trial_id: folder for t in trials if (folder := _trial_folder(t))}
         self.refresh(trials)
         if self.view:
             self.view.stop(trials)
+
+
+def _trial_folder(trial) -> tuple[object, str] | None:
+    """(pyarrow filesystem, path) of the trial's folder on the study's storage."""
+    try:
+        return trial.storage.storage_filesystem, trial.path
+    except Exception:  # no storage context: a trial Tune never set up
+        return None
 
 
 def _result_file(trial) -> str | None:

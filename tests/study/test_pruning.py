@@ -51,3 +51,20 @@ def test_a_checkpoint_reported_twice_counts_once_and_a_missing_one_is_skipped(tm
     Path(a.path).rmdir()  # deleted by someone else
     assert pruner.prune(now=2.0) == []
     assert Path(b.path).exists()
+
+
+def test_an_ended_trials_folder_keeps_its_newest_checkpoints_whoever_wrote_them(tmp_path):
+    """A killed driver leaves checkpoints the next driver never registered: counted in the folder,
+    by Tune's index (numerically), and nothing but checkpoint folders is touched."""
+    pruner = CheckpointPruner(keep=2)
+    cps = _checkpoints(tmp_path, "a", 12)
+    pruner.add("a", cps[11], now=0.0)  # the one this driver saw
+    (tmp_path / "a" / "checkpoint_1000000").mkdir()  # past six digits: newest by number, not by name
+    for name in ("result.json", "checkpoint_notes"):
+        (tmp_path / "a" / name).write_text("x")
+    deleted = pruner.prune_stored("a", pafs.LocalFileSystem(), str(tmp_path / "a"))
+    assert sorted(deleted) == sorted(c.path for c in cps[:11])
+    left = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert left == ["checkpoint_000011", "checkpoint_1000000", "checkpoint_notes", "result.json"]
+    assert pruner.prune(now=100.0, ended={"a"}) == []  # nothing left registered for the trial
+    assert pruner.prune_stored("gone", pafs.LocalFileSystem(), str(tmp_path / "missing")) == []

@@ -71,6 +71,9 @@ def test_killed_study_resumes_without_rerunning_finished_trials(workdir, capsys,
         if row["trial_id"] in before:
             assert epochs == list(range(1, 13)), f"{row['trial_id']} trained again: {epochs}"
         assert epochs[-1] == 12 and row["epochs"] == 12
+        # checkpoint.keep (2) holds for trials the killed driver had no time to prune, too
+        kept = sorted(p.name for p in Path(row["checkpoint_path"]).parent.glob("checkpoint_*"))
+        assert len(kept) == 2 and Path(row["checkpoint_path"]).name == kept[-1], (row["trial_id"], kept)
 
 
 def test_resume_stops_where_tune_would_start_the_study_over(workdir, capsys):
