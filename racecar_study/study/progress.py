@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from racecar_study.study.results import STATUSES, best_rows, results_meta, trial_status
+from racecar_study.study.results import STATUSES, best_rows, planned_epochs, results_meta, trial_status
 
 if TYPE_CHECKING:
     from racecar_study.study.spec import StudySpec
@@ -40,7 +40,7 @@ class ProgressView:
         self._last_draw = 0.0
         self._states: dict[str, str] = {}
         # How a trial counts; the study session replaces it with its own (StudySession.status).
-        self.status = lambda trial: trial_status(trial, spec.train.epochs)
+        self.status = lambda trial: trial_status(trial, planned_epochs(spec, trial))
 
     # -- counts ------------------------------------------------------------------------------------
 

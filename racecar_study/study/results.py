@@ -57,6 +57,17 @@ def trial_status(trial, epochs: int, ending: bool = False) -> str:
     return "done" if last.get("epoch", 0) >= epochs else "stopped"
 
 
+def planned_epochs(spec: StudySpec, trial) -> int:
+    """The epochs a trial was set to run: its own train.epochs where the search sets it."""
+    if "train.epochs" in spec.search.space:
+        from racecar_study.study.space import active_overrides
+
+        value = active_overrides(spec.search.space, trial.config).get("train.epochs")
+        if value is not None:
+            return int(value)
+    return spec.train.epochs
+
+
 def _last(trial) -> dict[str, Any]:
     return trial.last_result if trial.has_reported_at_least_once else {}
 

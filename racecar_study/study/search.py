@@ -87,10 +87,10 @@ SEARCHERS: dict[str, Callable[[StudySpec, StudyPaths, int | None], SearchPlan]] 
 def check_study(spec: StudySpec) -> None:
     """What the spec model cannot see alone: the space can be searched, the scheduler fits."""
     check_space(spec.search.space, spec.search.algorithm)
-    if spec.scheduler.kind == "asha" and spec.scheduler.grace_period > spec.train.epochs:
+    if spec.scheduler.kind == "asha" and spec.scheduler.grace_period > most_epochs(spec):
         raise SpecError(
             f"scheduler.grace_period: {spec.scheduler.grace_period} epochs is more than train.epochs "
-            f"({spec.train.epochs})"
+            f"({most_epochs(spec)}{' at most' if 'train.epochs' in spec.search.space else ''})"
         )
     searched = spec.search.space.get("train.device")
     devices = searched.candidate_values() if searched is not None else [spec.train.device]
@@ -100,6 +100,16 @@ def check_study(spec: StudySpec) -> None:
             f"train.device: {cuda} needs resources.gpu > 0; Ray shows no GPU to a trial that asks "
             "for none (device: auto trains on the GPU a trial is given, else on CPU)"
         )
+
+
+def most_epochs(spec: StudySpec) -> int:
+    """The most epochs any trial runs: train.epochs, or the largest the search can set."""
+    searched = spec.search.space.get("train.epochs")
+    if searched is None:
+        return spec.train.epochs
+    values = [int(v) for v in searched.candidate_values()]
+    # a conditional one leaves the trials where it does not apply at train.epochs
+    return max(values + [spec.train.epochs] if searched.when else values)
 
 
 def build_search(spec: StudySpec, paths: StudyPaths, limit: int | None = None) -> SearchPlan:
@@ -123,7 +133,7 @@ def _asha(spec: StudySpec):
 
     return ASHAScheduler(
         time_attr="epoch",  # the trial's own epoch count, which survives a resume unchanged
-        max_t=spec.train.epochs,
+        max_t=most_epochs(spec),  # ASHA ends every trial there: a searched train.epochs sets it
         grace_period=spec.scheduler.grace_period,
         reduction_factor=spec.scheduler.reduction_factor,
     )

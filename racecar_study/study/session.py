@@ -17,7 +17,15 @@ from racecar_study.study.hooks import DriverHook
 from racecar_study.study.layout import StudyPaths
 from racecar_study.study.progress import ProgressView
 from racecar_study.study.pruning import CheckpointPruner
-from racecar_study.study.results import COMPLETED, ENDED, to_table, trial_row, trial_status, write_results
+from racecar_study.study.results import (
+    COMPLETED,
+    ENDED,
+    planned_epochs,
+    to_table,
+    trial_row,
+    trial_status,
+    write_results,
+)
 from racecar_study.study.signals import interrupt_lost
 from racecar_study.study.spec import StudySpec
 
@@ -81,7 +89,7 @@ class StudySession:
         """`trial_status`, except that a trial Tune stopped without ending it (its clean-up after
         Ctrl-C) is pending: a resume runs it again."""
         ended = trial.trial_id in self._ended
-        state = trial_status(trial, self.spec.train.epochs, ending=ended)
+        state = trial_status(trial, planned_epochs(self.spec, trial), ending=ended)
         return "pending" if state in COMPLETED and not ended else state
 
     def refresh(self, trials, ending=None) -> None:

@@ -105,3 +105,24 @@ def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     rc, out, _ = run_cli(capsys, "resume", str(folder), "--plain")
     assert rc == 0 and "nothing to resume: all 6 trials have ended" in out
     assert (folder / "results.parquet").read_bytes() == saved
+
+
+def test_a_searched_epoch_count_is_run_to_its_end_under_asha(workdir, capsys):
+    """ASHA's max_t was train.epochs: a trial the search gave more epochs was cut there and called
+    done, and one given fewer ran them all and was called stopped. Grace 5 puts ASHA's one rung at
+    epoch 5, which the 2-epoch trial never reaches and the 8-epoch one reaches alone."""
+    raw = spec_dict(
+        **{
+            "name": "epochs",
+            "train.epochs": 5,
+            "search.space": {"train.epochs": {"choice": [2, 8]}},
+            "search.algorithm": "grid",
+            "search.max_concurrent": 1,
+            "scheduler": {"kind": "asha", "grace_period": 5, "reduction_factor": 2},
+        }
+    )
+    rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, raw)), "--plain")
+    assert rc == 0, err
+    rows = pq.read_table(workdir / "runs" / "epochs" / "results.parquet").to_pylist()
+    ran = sorted((r["config.train.epochs"], r["epochs"], r["status"]) for r in rows)
+    assert ran == [(2, 2, "done"), (8, 8, "done")], ran
