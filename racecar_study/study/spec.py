@@ -297,13 +297,24 @@ def apply_overrides(spec: StudySpec, overrides: dict[str, Any]) -> StudySpec:
         raise SpecError(_one_line(e)) from None
 
 
+# What the driver reads once for the whole study (Tune's searcher, scheduler and resource requests,
+# the tracking run, the checkpoint pruner): a search over it would be ignored, so it is refused.
+STUDY_WIDE = ("search", "scheduler", "resources", "tracking", "checkpoint.keep")
+
+
 def check_search_space(spec: StudySpec) -> None:
-    """Every dotted path names a field, and every choice/bound gives a valid spec."""
+    """Every dotted path names a per-trial field, and every choice/bound gives a valid spec."""
     known_top = set(StudySpec.model_fields)
     for path, param in spec.search.space.items():
         head, _, rest = path.partition(".")
         if head not in known_top or not rest:
             raise SpecError(f"search.space: '{path}' does not name a field of the spec")
+        wide = next((w for w in STUDY_WIDE if path == w or path.startswith(f"{w}.")), None)
+        if wide is not None:
+            raise SpecError(
+                f"search.space: '{path}' is one value for the whole study (the driver reads {wide} "
+                "once), not per trial; set it outside search.space"
+            )
         section = StudySpec.model_fields[head].annotation
         leaf = rest.split(".")[0]
         if head not in ("data", "model") and isinstance(section, type) and issubclass(section, BaseModel):

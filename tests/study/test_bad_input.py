@@ -77,6 +77,22 @@ CASES = {
     "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
     "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
+    # read once by the driver: a search over them would be silently ignored
+    "a searched resource": (
+        {"search.space.resources.cpu": {"choice": [1, 2]}},
+        [],
+        ["search.space", "'resources.cpu' is one value for the whole study"],
+    ),
+    "a searched scheduler setting": (
+        {"search.space.scheduler.grace_period": {"int": [1, 3]}},
+        [],
+        ["'scheduler.grace_period'", "not per trial"],
+    ),
+    "a searched checkpoint count": (
+        {"search.space.checkpoint.keep": {"choice": [1, 3]}},
+        [],
+        ["'checkpoint.keep'", "not per trial"],
+    ),
     "unsatisfiable condition": ({"search.space": NEVER}, [], ["search.space.method.lam", "never"]),
     "condition cycle": ({"search.space": CYCLE}, [], ["search.space", "cycle"]),
     "grid over a continuous range": ({"search.algorithm": "grid"}, [], ["search.space.train.lr", "grid"]),
