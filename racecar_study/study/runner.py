@@ -377,7 +377,16 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
     from ray import tune
 
     paths, info = read_study_file(folder)
-    spec = resolve_spec(load_spec(paths.spec_file), replace(opts, smoke=False))  # saved already shrunk
+    saved = load_spec(paths.spec_file)
+    if info.get("spec_hash") not in (None, saved.hash()):
+        # Tune's saved trials and searcher belong to the spec they were launched with: an edited
+        # one would relabel them (a longer train.epochs calls every done trial stopped) and mix
+        # trials of two studies in one table
+        raise LaunchError(
+            f"{paths.spec_file} was changed after the study was launched; a resume runs the study as "
+            "launched: put the file back, or start a new study from your edited spec with `racecar-study run`"
+        )
+    spec = resolve_spec(saved, replace(opts, smoke=False))  # saved already shrunk
     check_free(paths.folder)  # a live driver's study is its own, ended or not
     if (ended := _all_ended(spec, paths, info)) is not None:
         return ended

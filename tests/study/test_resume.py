@@ -220,3 +220,32 @@ def test_a_ctrl_c_python_drops_during_tunes_set_up_still_stops_the_study(workdir
     assert rc == 130 and err.strip() == "racecar-study: interrupted", err  # no 'Exception ignored'
     assert not (workdir / "runs" / "tiny").exists()  # no trial ran: nothing recorded, nothing left
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_resume_refuses_a_spec_edited_after_the_launch(workdir, capsys):
+    """An edited spec.yaml would relabel the saved trials (a longer train.epochs called every done
+    trial stopped, by hand) and mix two studies' trials in one table; the saved hash tells. No Ray
+    is needed: the folder is written as `run` writes it, without Tune's experiment."""
+    from racecar_study.study.layout import StudyPaths, write_study_file
+    from racecar_study.study.spec import dump_spec, parse_spec
+
+    folder = workdir / "runs" / "edited"
+    folder.mkdir(parents=True)
+    spec = parse_spec({**spec_dict(), "name": "edited"})
+    (folder / "spec.yaml").write_text(dump_spec(spec))
+    write_study_file(
+        StudyPaths(folder, str(folder)),
+        name="edited",
+        address=None,
+        smoke=False,
+        spec_hash=spec.hash(),
+        trials=2,
+    )
+    rc, _, err = run_cli(capsys, "resume", str(folder))
+    assert rc == 2 and "no Ray Tune experiment state" in err, err  # the spec passed: Tune's state is next
+    saved = (folder / "spec.yaml").read_text()
+    (folder / "spec.yaml").write_text(saved.replace("epochs: 2", "epochs: 3"))
+    rc, _, err = run_cli(capsys, "resume", str(folder))
+    [line] = err.strip().splitlines()
+    assert rc == 2 and f"{folder / 'spec.yaml'} was changed after the study was launched" in line, err
+    assert sorted(p.name for p in folder.iterdir()) == ["spec.yaml", "study.json"]
