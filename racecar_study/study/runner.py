@@ -7,6 +7,7 @@ progress view; trials get the data through the object store.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from racecar_study.study import (
@@ -336,16 +338,8 @@ def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any
             ) from None
         held.enter_context(StudyLock(paths.folder))
         try:
-            paths.spec_file.write_text(dump_spec(spec))
             search = build_search(spec, paths, limit=_limit(opts.smoke))
-            write_study_file(
-                paths,
-                name=spec.name,
-                address=opts.address,
-                smoke=opts.smoke,
-                spec_hash=spec.hash(),
-                trials=search.num_samples,
-            )
+            record_launch(paths, spec, opts, search.num_samples)
             _tune_env()
             tune_config, run_config = _configs(spec, paths, search)
             tuner = tune.Tuner(
@@ -363,6 +357,25 @@ def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any
             raise
 
 
+def record_launch(paths: StudyPaths, spec: StudySpec, opts: LaunchOptions, trials: int) -> None:
+    """spec.yaml (the spec as it runs) and study.json (the launch facts), which resume reads."""
+    paths.spec_file.write_text(dump_spec(spec))
+    write_study_file(
+        paths,
+        name=spec.name,
+        address=opts.address,
+        smoke=opts.smoke,
+        spec_hash=spec.hash(),
+        # the file's own bytes: resume tells an edit from a newer version's added defaults
+        spec_file_sha256=_file_sha256(paths.spec_file),
+        trials=trials,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _recorded(paths: StudyPaths) -> bool:
     """Whether the study folder holds anything a resume or `results` can use: results.parquet, or
     a state Tune saved (its Tuner writes tuner.pkl at once, before any). An object store's is kept."""
@@ -378,7 +391,7 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
 
     paths, info = read_study_file(folder)
     saved = load_spec(paths.spec_file)
-    if info.get("spec_hash") not in (None, saved.hash()):
+    if info.get("spec_file_sha256") not in (None, _file_sha256(paths.spec_file)):
         # Tune's saved trials and searcher belong to the spec they were launched with: an edited
         # one would relabel them (a longer train.epochs calls every done trial stopped) and mix
         # trials of two studies in one table

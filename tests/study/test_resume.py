@@ -226,21 +226,14 @@ def test_resume_refuses_a_spec_edited_after_the_launch(workdir, capsys):
     """An edited spec.yaml would relabel the saved trials (a longer train.epochs called every done
     trial stopped, by hand) and mix two studies' trials in one table; the saved hash tells. No Ray
     is needed: the folder is written as `run` writes it, without Tune's experiment."""
-    from racecar_study.study.layout import StudyPaths, write_study_file
-    from racecar_study.study.spec import dump_spec, parse_spec
+    from racecar_study.study.layout import StudyPaths
+    from racecar_study.study.runner import LaunchOptions, record_launch
+    from racecar_study.study.spec import parse_spec
 
     folder = workdir / "runs" / "edited"
     folder.mkdir(parents=True)
     spec = parse_spec({**spec_dict(), "name": "edited"})
-    (folder / "spec.yaml").write_text(dump_spec(spec))
-    write_study_file(
-        StudyPaths(folder, str(folder)),
-        name="edited",
-        address=None,
-        smoke=False,
-        spec_hash=spec.hash(),
-        trials=2,
-    )
+    record_launch(StudyPaths(folder, str(folder)), spec, LaunchOptions(), trials=2)
     rc, _, err = run_cli(capsys, "resume", str(folder))
     assert rc == 2 and "no Ray Tune experiment state" in err, err  # the spec passed: Tune's state is next
     saved = (folder / "spec.yaml").read_text()
