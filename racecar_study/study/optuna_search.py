@@ -12,7 +12,8 @@ TPE proposes a configuration again when it finds nothing better, which over a sp
 is often: 3.2 of 12 trials over 12 configurations, in a simulation of the quickstart's space, and
 2 of the quickstart's own 12. The same configuration and seeds train the same model again. A
 repeat is closed as pruned (Optuna's advice for duplicates) and TPE asked again, up to REDRAWS
-times; a space with fewer configurations than trials then repeats some.
+times (a space of choices with fewer configurations than trials is refused before launch:
+search.check_study).
 """
 
 from __future__ import annotations

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from racecar_study.study.layout import StudyPaths
-from racecar_study.study.space import OptunaSpace, check_space, grid_points, tune_space
+from racecar_study.study.space import (
+    OptunaSpace,
+    check_space,
+    distinct_configurations,
+    grid_points,
+    tune_space,
+)
 from racecar_study.study.spec import SpecError, StudySpec
 
 
@@ -87,6 +93,15 @@ SEARCHERS: dict[str, Callable[[StudySpec, StudyPaths, int | None], SearchPlan]] 
 def check_study(spec: StudySpec) -> None:
     """What the spec model cannot see alone: the space can be searched, the scheduler fits."""
     check_space(spec.search.space, spec.search.algorithm)
+    distinct = distinct_configurations(spec.search.space)
+    if spec.search.algorithm != "grid" and distinct is not None and spec.search.num_samples > distinct:
+        # the same configuration with the same seeds trains the same model again
+        raise SpecError(
+            f"search.num_samples: {spec.search.num_samples} trials, but the space (choices and "
+            f"integers only) holds {distinct} different configurations, so "
+            f"{spec.search.num_samples - distinct} would train one again; ask for at most {distinct} "
+            "or use algorithm: grid"
+        )
     if spec.scheduler.kind == "asha" and spec.scheduler.grace_period > most_epochs(spec):
         raise SpecError(
             f"scheduler.grace_period: {spec.scheduler.grace_period} epochs is more than train.epochs "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -183,6 +184,21 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
                 grown.append(point)
         points = grown
     return points
+
+
+COUNT_LIMIT = 100_000  # spaces with more combinations than this are not enumerated to count them
+
+
+def distinct_configurations(space: Space) -> int | None:
+    """How many different trials a space of choice and int parameters can make (conditional ones
+    only where they apply); None where a parameter is continuous or the combinations are too many
+    to count."""
+    if any(param.kind not in _GRID_VALUES for param in space.values()):
+        return None
+    sizes = [len(p.choice) if p.kind == "choice" else p.int[1] - p.int[0] + 1 for p in space.values()]
+    if math.prod(sizes) > COUNT_LIMIT:
+        return None
+    return len(grid_points(space))
 
 
 # --- configurations that shape the network (built before launch: netcheck.check_networks) --------

@@ -77,6 +77,17 @@ CASES = {
     "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
     "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
+    "more trials than a space of choices holds": (
+        {
+            "search.space": {
+                "method.name": {"choice": ["std", "rr"]},
+                "method.lam": {"choice": [1e-6, 1e-5], "when": {"method.name": "rr"}},
+            },
+            "search.num_samples": 4,
+        },
+        [],
+        ["search.num_samples: 4 trials", "holds 3 different configurations", "at most 3"],
+    ),
     # read once by the driver: a search over them would be silently ignored
     "a searched resource": (
         {"search.space.resources.cpu": {"choice": [1, 2]}},

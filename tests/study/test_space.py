@@ -258,3 +258,22 @@ def test_smoke_caps_what_the_search_sets_too():
     assert resolve_spec(spec, LaunchOptions()).search.num_samples == 6
     shrunk = resolve_spec(spec, LaunchOptions(smoke=True))
     assert shrunk.search.num_samples == 2 and shrunk.search.space["train.epochs"].choice == [2]
+
+
+def test_distinct_configurations_counts_finite_spaces_only():
+    from racecar_study.study.space import distinct_configurations
+
+    def space(**params):
+        return parse_spec({**spec_dict(), "search": {"space": params}}).search.space
+
+    conditional = {"choice": [1e-6, 1e-5, 1e-4], "when": {"method.name": "rr"}}
+    assert distinct_configurations(space(**{"method.name": {"choice": ["std", "rr"]}})) == 2
+    assert (
+        distinct_configurations(
+            space(**{"method.name": {"choice": ["std", "rr"]}, "method.lam": conditional})
+        )
+        == 4
+    )
+    assert distinct_configurations(space(**{"train.epochs": {"int": [3, 7]}})) == 5
+    assert distinct_configurations(space(**{"train.lr": {"loguniform": [1e-4, 1e-2]}})) is None
+    assert distinct_configurations(space(**{"train.epochs": {"int": [1, 10**6]}})) is None  # not enumerated
