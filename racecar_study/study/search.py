@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,8 +58,20 @@ def _optuna(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan
 def _random(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    searcher = BasicVariantGenerator(max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed)
     n = min(spec.search.num_samples, limit or spec.search.num_samples)
+    if distinct_configurations(spec.search.space) is None:
+        searcher = BasicVariantGenerator(
+            max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed
+        )
+        return SearchPlan(searcher, n, param_space(spec))
+    # A space of choices: n different points of it, drawn by the seed. Independent draws would
+    # repeat some (4 draws over 4 configurations repeat one 91% of the time), training the same
+    # model again.
+    points = grid_points(spec.search.space)
+    points = [points[i] for i in random.Random(spec.search.seed).sample(range(len(points)), n)]
+    searcher = BasicVariantGenerator(
+        points_to_evaluate=points, max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed
+    )
     return SearchPlan(searcher, n, param_space(spec))
 
 
@@ -133,10 +146,13 @@ def build_search(spec: StudySpec, paths: StudyPaths, limit: int | None = None) -
 
 
 def param_space(spec: StudySpec) -> dict[str, Any]:
-    """The Tuner's param_space: Tune domains for random search, placeholders for grid points, and
-    nothing for Optuna, which defines its space as it runs."""
+    """The Tuner's param_space: Tune domains for random search, placeholders for grid points (also
+    a random search's over a space of choices), and nothing for Optuna, which defines its space as
+    it runs."""
     spaces = {
-        "random": lambda space: tune_space(space),
+        "random": lambda space: (
+            tune_space(space) if distinct_configurations(space) is None else dict.fromkeys(space)
+        ),
         "grid": lambda space: dict.fromkeys(space),
         "optuna": lambda space: {},
     }

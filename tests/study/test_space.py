@@ -277,3 +277,37 @@ def test_distinct_configurations_counts_finite_spaces_only():
     assert distinct_configurations(space(**{"train.epochs": {"int": [3, 7]}})) == 5
     assert distinct_configurations(space(**{"train.lr": {"loguniform": [1e-4, 1e-2]}})) is None
     assert distinct_configurations(space(**{"train.epochs": {"int": [1, 10**6]}})) is None  # not enumerated
+
+
+def test_random_search_over_choices_draws_different_configurations(tmp_path):
+    """Independent draws over 4 configurations repeat one 91% of the time, training the same model
+    again; a space of choices is sampled without replacement, reproducibly by the seed."""
+    from ray.tune.experiment import Experiment
+
+    from racecar_study.study.layout import StudyPaths
+
+    space = {"method.name": {"choice": ["std", "ort"]}, "model.widths": {"choice": [[16], [32, 16]]}}
+
+    def drawn(seed: int, n: int) -> list[str]:
+        changes = {"search.algorithm": "random", "search.num_samples": n, "search.seed": seed}
+        spec = _spec(space, **changes, **{"search.max_concurrent": 8})
+        plan = build_search(spec, StudyPaths(tmp_path, str(tmp_path)))
+        experiment = Experiment(
+            "random",
+            lambda config: None,
+            config=plan.param_space,
+            num_samples=plan.num_samples,
+            storage_path=str(tmp_path),
+        )
+        plan.search_alg.add_configurations([experiment])
+        configs = []
+        while (trial := plan.search_alg.next_trial()) is not None:
+            configs.append(repr(sorted(active_overrides(spec.search.space, trial.config).items())))
+        return configs
+
+    for seed in range(3):
+        four = drawn(seed, 4)
+        assert len(four) == len(set(four)) == 4, four
+        assert drawn(seed, 4) == four  # the seed decides
+    three = drawn(5, 3)
+    assert len(three) == len(set(three)) == 3
