@@ -325,6 +325,16 @@ def check_search_space(spec: StudySpec) -> None:
                 apply_overrides(spec, {path: value})
             except SpecError as e:
                 raise SpecError(f"search.space.{path}: value {value!r} is invalid ({e})") from None
+        if param.kind in ("uniform", "loguniform"):
+            low, high = getattr(param, param.kind)
+            inner = low + (high - low) * 0.382  # a draw between the bounds, with a fraction
+            try:
+                apply_overrides(spec, {path: inner})
+            except SpecError:  # an integer field: the bounds pass, every draw between them fails
+                raise SpecError(
+                    f"search.space.{path}: {param.kind} draws fractional values such as {inner:g}, "
+                    f"which {path} does not take; search it with int: [{low:g}, {high:g}]"
+                ) from None
 
 
 LAM_HINT = "the paper's, reduction sum: 1e-6 on peak, 1e-5 on mnist2"

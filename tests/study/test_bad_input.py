@@ -77,6 +77,11 @@ CASES = {
     "a seed given twice": ({"seeds": [0, 1, 0]}, [], ["seeds", "seed 0 given twice"]),
     "a negative seed": ({"seeds": [2, -1]}, [], ["seeds.1", "greater than or equal to 0"]),
     "empty search space": ({"search.space": {}}, [], ["search.space", "empty"]),
+    "a continuous search over an integer field": (  # its bounds passed and every trial failed
+        {"search.space.train.batch_size": {"loguniform": [16, 64]}},
+        [],
+        ["search.space.train.batch_size", "fractional values", "int: [16, 64]"],
+    ),
     "more trials than a space of choices holds": (
         {
             "search.space": {
