@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -155,6 +156,28 @@ def load_tables(spec: StudySpec, seeds: list[int] | None = None) -> dict[int, An
     return {s: load_table(spec.data.name, seed=s, **spec.data.options()) for s in seeds or spec.seeds}
 
 
+def selection_split(tables: dict[int, Any] | None) -> str | None:
+    """Where trials measure their val_* metrics: "val", or "test" when the data has no validation
+    samples (experiment.Run.val falls back to the test split); None when trials load their own."""
+    if tables is None:
+        return None
+    from racecar_study.data.storage import table_meta
+
+    return "val" if all(table_meta(t)["counts"]["val"] for t in tables.values()) else "test"
+
+
+def note_selection_split(spec: StudySpec, tables: dict[int, Any] | None) -> None:
+    """Say so when the search would select on test data: the metric is a val_* metric and the
+    data has no validation split."""
+    if spec.metric.startswith("val_") and selection_split(tables) == "test":
+        print(
+            f"note: {spec.metric} is measured on the test split ({spec.data.name} has no validation "
+            "split), so the search selects on test data; set data.val_fraction (e.g. 0.1) to hold "
+            "validation data out of training",
+            file=sys.stderr,
+        )
+
+
 def _check_cluster(spec: StudySpec, address: str | None) -> None:
     if address is None:
         cluster.check_resources(spec.resources, cluster.local_nodes(), "this machine")
@@ -289,6 +312,7 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
     else:
         _check_cluster(spec, None)
     tables = load_tables(spec)  # bad data options stop here, before Ray starts
+    note_selection_split(spec, tables)
     check_networks(spec, tables)
     check_writable(paths)
     hooks, context = _start_hooks(spec, paths, opts, resumed=False)

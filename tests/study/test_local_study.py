@@ -61,6 +61,8 @@ def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     rc, out, err = run_cli(capsys, "run", str(spec), "--plain")
     assert rc == 0, err
     assert not ray.is_initialized()  # the runner shut its embedded Ray down
+    # TINY's mnist5k has no validation split: val_acc falls back to the test split, and it says so
+    assert "note: val_acc is measured on the test split (mnist5k has no validation split)" in err, err
 
     folder = workdir / "runs" / "e2e"
     table = pq.read_table(folder / "results.parquet")
@@ -114,6 +116,7 @@ def test_a_searched_epoch_count_is_run_to_its_end_under_asha(workdir, capsys):
     raw = spec_dict(
         **{
             "name": "epochs",
+            "data.val_fraction": 0.2,  # a validation split: no note about selecting on test data
             "train.epochs": 5,
             "search.space": {"train.epochs": {"choice": [2, 8]}},
             "search.algorithm": "grid",
@@ -122,7 +125,7 @@ def test_a_searched_epoch_count_is_run_to_its_end_under_asha(workdir, capsys):
         }
     )
     rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, raw)), "--plain")
-    assert rc == 0, err
+    assert rc == 0 and "test split" not in err, err
     rows = pq.read_table(workdir / "runs" / "epochs" / "results.parquet").to_pylist()
     ran = sorted((r["config.train.epochs"], r["epochs"], r["status"]) for r in rows)
     assert ran == [(2, 2, "done"), (8, 8, "done")], ran
