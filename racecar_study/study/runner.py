@@ -312,7 +312,6 @@ def run_study(spec: StudySpec, opts: LaunchOptions) -> Outcome:
     else:
         _check_cluster(spec, None)
     tables = load_tables(spec)  # bad data options stop here, before Ray starts
-    note_selection_split(spec, tables)
     check_networks(spec, tables)
     check_writable(paths)
     hooks, context = _start_hooks(spec, paths, opts, resumed=False)
@@ -364,6 +363,7 @@ def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any
         try:
             search = build_search(spec, paths, limit=_limit(opts.smoke))
             record_launch(paths, spec, opts, search.num_samples)
+            note_selection_split(spec, tables)  # every check passed: the study is starting
             _tune_env()
             tune_config, run_config = _configs(spec, paths, search)
             tuner = tune.Tuner(
