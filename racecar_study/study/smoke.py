@@ -45,7 +45,7 @@ def smoke_spec(spec: StudySpec) -> StudySpec:
 def _capped_search(spec: StudySpec, caps: dict[str, int]) -> StudySpec:
     """The search's values of the capped fields capped as well (a searched `train.epochs: {int:
     [50, 200]}` ran 200 epochs), and the conditions that name them; a grid that shrinks to fewer
-    points says so in num_samples."""
+    points says so in num_samples, as does a space of choices that shrinks below the trials asked."""
     if not caps.keys() & spec.search.space.keys():
         return spec
     raw = spec.model_dump(mode="json", exclude_none=False)
@@ -66,8 +66,14 @@ def _capped_search(spec: StudySpec, caps: dict[str, int]) -> StudySpec:
             low, high = (cap(path, v) for v in param["int"])
             param["int"], param["choice"] = ([low, high], None) if low < high else (None, [high])
     capped = StudySpec.model_validate(raw)
-    if spec.search.algorithm != "grid":
-        return capped
-    from racecar_study.study.space import grid_points
+    from racecar_study.study.space import distinct_configurations, grid_points
 
-    return apply_overrides(capped, {"search.num_samples": min(len(grid_points(capped.search.space)), TRIALS)})
+    if spec.search.algorithm == "grid":
+        points = len(grid_points(capped.search.space))
+        return apply_overrides(capped, {"search.num_samples": min(points, TRIALS)})
+    # capped choices merge ([50, 100] epochs -> [2]): a space of choices may now hold fewer
+    # configurations than the trials asked of it, which check_study refuses
+    distinct = distinct_configurations(capped.search.space)
+    if distinct is not None and capped.search.num_samples > distinct:
+        return apply_overrides(capped, {"search.num_samples": distinct})
+    return capped

@@ -237,7 +237,7 @@ def test_a_grid_resolves_to_its_own_number_of_trials():
 def test_smoke_caps_what_the_search_sets_too():
     """--smoke's 2 epochs and 20 images per class hold also where the search sets them (a
     searched train.epochs of 50 to 200 ran 200 epochs), conditions follow the capped values, and a
-    grid that shrinks says how many trials it has left."""
+    grid or a space of choices that shrinks says how many trials it has left."""
     from racecar_study.study.runner import LaunchOptions, resolve_spec
 
     space = {
@@ -258,6 +258,10 @@ def test_smoke_caps_what_the_search_sets_too():
     assert resolve_spec(spec, LaunchOptions()).search.num_samples == 6
     shrunk = resolve_spec(spec, LaunchOptions(smoke=True))
     assert shrunk.search.num_samples == 2 and shrunk.search.space["train.epochs"].choice == [2]
+    # the same space under Optuna: its 4 trials would outnumber the 2 configurations left
+    spec = _spec(grid, **{"search.num_samples": 4})
+    assert resolve_spec(spec, LaunchOptions()).search.num_samples == 4
+    assert resolve_spec(spec, LaunchOptions(smoke=True)).search.num_samples == 2
 
 
 def test_distinct_configurations_counts_finite_spaces_only():
