@@ -97,7 +97,7 @@ class Outcome:
         return max(0, self.total - ended)
 
 
-def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
+def resolve_spec(spec: StudySpec, opts: LaunchOptions, new: bool = True) -> StudySpec:
     """The spec as it will run: data paths absolute, a grid's size as its num_samples, --tracking-uri
     and --smoke applied, search and scheduler checked."""
     spec = _absolute_data_paths(spec)
@@ -110,7 +110,7 @@ def resolve_spec(spec: StudySpec, opts: LaunchOptions) -> StudySpec:
         from racecar_study.study.smoke import smoke_spec
 
         spec = smoke_spec(spec)
-    check_study(spec)
+    check_study(spec, new)
     return spec
 
 
@@ -423,7 +423,7 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
             f"{paths.spec_file} was changed after the study was launched; a resume runs the study as "
             "launched: put the file back, or start a new study from your edited spec with `racecar-study run`"
         )
-    spec = resolve_spec(saved, replace(opts, smoke=False))  # saved already shrunk
+    spec = resolve_spec(saved, replace(opts, smoke=False), new=False)  # saved already shrunk
     check_free(paths.folder)  # a live driver's study is its own, ended or not
     if (ended := _all_ended(spec, paths, info)) is not None:
         return ended

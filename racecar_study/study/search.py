@@ -103,10 +103,11 @@ SEARCHERS: dict[str, Callable[[StudySpec, StudyPaths, int | None], SearchPlan]] 
 }
 
 
-def check_study(spec: StudySpec) -> None:
-    """What the spec model cannot see alone: the space can be searched, the scheduler fits."""
+def check_study(spec: StudySpec, new: bool = True) -> None:
+    """What the spec model cannot see alone: the space can be searched, the scheduler fits.
+    `new`: a launch, not a resume (a study launched before a check existed still resumes)."""
     check_space(spec.search.space, spec.search.algorithm)
-    distinct = distinct_configurations(spec.search.space)
+    distinct = distinct_configurations(spec.search.space) if new else None
     if spec.search.algorithm != "grid" and distinct is not None and spec.search.num_samples > distinct:
         # the same configuration with the same seeds trains the same model again
         raise SpecError(

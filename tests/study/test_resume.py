@@ -243,3 +243,20 @@ def test_resume_refuses_a_spec_edited_after_the_launch(workdir, capsys):
     [line] = err.strip().splitlines()
     assert rc == 2 and f"{folder / 'spec.yaml'} was changed after the study was launched" in line, err
     assert sorted(p.name for p in folder.iterdir()) == ["spec.yaml", "study.json"]
+
+
+def test_resume_takes_a_study_launched_before_a_launch_check_existed(workdir, capsys):
+    """Checks added later for new launches (here: more trials than a space of choices holds) must
+    not strand a study already running: `run` refuses the spec, `resume` goes on to Tune's state."""
+    from racecar_study.study.layout import StudyPaths
+    from racecar_study.study.runner import LaunchOptions, record_launch
+    from racecar_study.study.spec import parse_spec
+
+    raw = spec_dict(**{"search.space": {"method.name": {"choice": ["std", "ort"]}}, "search.num_samples": 3})
+    rc, _, err = run_cli(capsys, "run", str(write_spec(workdir, raw)))
+    assert rc == 2 and "holds 2 different configurations" in err, err
+    folder = workdir / "runs" / "older"
+    folder.mkdir(parents=True)
+    record_launch(StudyPaths(folder, str(folder)), parse_spec({**raw, "name": "older"}), LaunchOptions(), 3)
+    rc, _, err = run_cli(capsys, "resume", str(folder))
+    assert rc == 2 and "no Ray Tune experiment state" in err, err
