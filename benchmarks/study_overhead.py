@@ -1,8 +1,9 @@
 """What Ray Tune costs and buys on one 2-core machine.
 
 (a) 8 fixed trial configs (about 10 s each on mnist5k, as the issue specifies: the epoch count is
-    calibrated to --trial-seconds on this host, whose speed moves by a third from day to day) one
-    after another with plain Optuna, torch on all cores, in a new Python process (timed after its
+    calibrated to --trial-seconds on this host, whose speed moves by a third from day to day, and
+    set again from (a)'s own trials once if they miss it by more than a fifth) one after another
+    with plain Optuna, torch on all cores, in a new Python process (timed after its
     imports, as (b) is);
 (b) the same 8 as a Ray Tune study, 2 concurrent 1-CPU trials, Ray start-up and shutdown included.
 Prints JSON: both wall times and b/a (target <= 0.70; the median over --repeat pairs, since these
@@ -262,11 +263,21 @@ def main() -> None:
         print(sequential_optuna(spec))
         return
     quick = ["--quick"] if args.quick else []
-    argv = ["--workload", args.workload, "--epochs", str(spec.train.epochs), *quick]
-    pairs = []
-    for _ in range(args.repeat):
+    pairs, recalibrated = [], None
+    while len(pairs) < args.repeat:
+        argv = ["--workload", args.workload, "--epochs", str(spec.train.epochs), *quick]
         with tempfile.TemporaryDirectory(prefix="racecar-bench-") as root:
-            pairs.append(compare(spec, root, argv))
+            pair = compare(spec, root, argv)
+        off = pair["a_per_trial_s"] / args.trial_seconds
+        if epoch_s is not None and recalibrated is None and not 0.8 <= off <= 1.25:
+            # The 1-epoch fits can catch the host in a slow or fast moment (once 0.886 s an epoch
+            # against 0.55 s in (a), so 6 s trials): (a)'s own trials set the epochs once more,
+            # and this pair, not of the issue's trial length, is reported but not counted.
+            epochs = max(1, round(spec.train.epochs / off))
+            recalibrated = {"from_epochs": spec.train.epochs, "to_epochs": epochs, "discarded_pair": pair}
+            spec = apply_overrides(spec, {"train.epochs": epochs, "checkpoint.every": epochs})
+            continue
+        pairs.append(pair)
     gain = thread_gain(spec)
     with tempfile.TemporaryDirectory(prefix="racecar-bench-") as root:
         over = overhead_per_trial(root)
@@ -281,6 +292,7 @@ def main() -> None:
                 "trials": len(LRS),
                 "epochs_per_trial": spec.train.epochs,
                 "calibrated_epoch_s": None if epoch_s is None else round(epoch_s, 3),
+                "recalibrated": recalibrated,  # None: (a)'s trials took 0.8-1.25 times --trial-seconds
                 "ratio_b_over_a": round(statistics.median(ratios), 3),
                 "ratio_target": 0.70,
                 # a trial's 1-thread time over its 2-thread time, and the ratio (b) would reach
