@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from racecar_study.study import (
@@ -383,7 +382,8 @@ def _launch(spec, paths, tables, opts, hooks: StudyHooks, context: dict[str, Any
 
 def record_launch(paths: StudyPaths, spec: StudySpec, opts: LaunchOptions, trials: int) -> None:
     """spec.yaml (the spec as it runs) and study.json (the launch facts), which resume reads."""
-    paths.spec_file.write_text(dump_spec(spec))
+    text = dump_spec(spec).encode()
+    paths.spec_file.write_bytes(text)
     write_study_file(
         paths,
         name=spec.name,
@@ -391,13 +391,9 @@ def record_launch(paths: StudyPaths, spec: StudySpec, opts: LaunchOptions, trial
         smoke=opts.smoke,
         spec_hash=spec.hash(),
         # the file's own bytes: resume tells an edit from a newer version's added defaults
-        spec_file_sha256=_file_sha256(paths.spec_file),
+        spec_file_sha256=hashlib.sha256(text).hexdigest(),
         trials=trials,
     )
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _recorded(paths: StudyPaths) -> bool:
@@ -415,7 +411,7 @@ def resume_study(folder: str, opts: LaunchOptions) -> Outcome:
 
     paths, info = read_study_file(folder)
     saved = load_spec(paths.spec_file)
-    if info.get("spec_file_sha256") not in (None, _file_sha256(paths.spec_file)):
+    if info.get("spec_file_sha256") not in (None, hashlib.sha256(paths.spec_file.read_bytes()).hexdigest()):
         # Tune's saved trials and searcher belong to the spec they were launched with: an edited
         # one would relabel them (a longer train.epochs calls every done trial stopped) and mix
         # trials of two studies in one table

@@ -18,6 +18,7 @@ from racecar_study.study.layout import StudyPaths
 from racecar_study.study.space import (
     OptunaSpace,
     check_space,
+    countable,
     distinct_configurations,
     grid_points,
     tune_space,
@@ -59,7 +60,7 @@ def _random(spec: StudySpec, paths: StudyPaths, limit: int | None) -> SearchPlan
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     n = min(spec.search.num_samples, limit or spec.search.num_samples)
-    if distinct_configurations(spec.search.space) is None:
+    if not countable(spec.search.space):
         searcher = BasicVariantGenerator(
             max_concurrent=spec.search.max_concurrent, random_state=spec.search.seed
         )
@@ -151,9 +152,7 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
     a random search's over a space of choices), and nothing for Optuna, which defines its space as
     it runs."""
     spaces = {
-        "random": lambda space: (
-            tune_space(space) if distinct_configurations(space) is None else dict.fromkeys(space)
-        ),
+        "random": lambda space: dict.fromkeys(space) if countable(space) else tune_space(space),
         "grid": lambda space: dict.fromkeys(space),
         "optuna": lambda space: {},
     }

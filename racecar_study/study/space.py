@@ -189,16 +189,19 @@ def grid_points(space: Space) -> list[dict[str, Any]]:
 COUNT_LIMIT = 100_000  # spaces with more combinations than this are not enumerated to count them
 
 
-def distinct_configurations(space: Space) -> int | None:
-    """How many different trials a space of choice and int parameters can make (conditional ones
-    only where they apply); None where a parameter is continuous or the combinations are too many
-    to count."""
+def countable(space: Space) -> bool:
+    """Only choice and int parameters, with at most COUNT_LIMIT combinations (checked without
+    enumerating them)."""
     if any(param.kind not in _GRID_VALUES for param in space.values()):
-        return None
+        return False
     sizes = [len(p.choice) if p.kind == "choice" else p.int[1] - p.int[0] + 1 for p in space.values()]
-    if math.prod(sizes) > COUNT_LIMIT:
-        return None
-    return len(grid_points(space))
+    return math.prod(sizes) <= COUNT_LIMIT
+
+
+def distinct_configurations(space: Space) -> int | None:
+    """How many different trials a countable space can make (conditional parameters only where
+    they apply); None where a parameter is continuous or the combinations are too many to count."""
+    return len(grid_points(space)) if countable(space) else None
 
 
 # --- configurations that shape the network (built before launch: netcheck.check_networks) --------
