@@ -127,4 +127,26 @@ def disconnect() -> None:
     import ray
 
     if ray.is_initialized():
+        _end_monitor()
         ray.shutdown()
+
+
+def _end_monitor() -> None:
+    """End the embedded cluster's autoscaler monitor before Ray's shut-down does.
+
+    `ray.shutdown` stops the monitor last, after the GCS. The monitor's SIGTERM handler then reports
+    its death through the GCS that is gone, and Ray waits out a 1 s grace period before killing it:
+    a second added to every study's end (ray 2.60; measured 1.35 s shut-down, 0.34 s without).
+    A cluster of one machine has nothing to autoscale, and the monitor keeps no state. With
+    `--address` this driver started no processes, so there is nothing here to end."""
+    try:
+        from ray._private import ray_constants, worker
+
+        node = worker._global_node
+        monitors = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node else []
+    except (ImportError, AttributeError):  # Ray's internals moved: its own shut-down still works
+        return
+    for info in monitors:
+        if info.process.poll() is None:
+            info.process.kill()
+            info.process.wait()
