@@ -106,7 +106,7 @@ def _init(ray, address: str | None) -> None:
             num_cpus=os.cpu_count(),
             num_gpus=local_gpus(),
             _node_ip_address="127.0.0.1",
-            _system_config=LOCAL_SYSTEM_CONFIG,
+            _system_config=dict(LOCAL_SYSTEM_CONFIG),  # Ray writes this session's paths into it
             **quiet,
         )  # loopback: it serves this process only
         return
