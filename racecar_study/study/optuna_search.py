@@ -14,14 +14,22 @@ is often: 3.2 of 12 trials over 12 configurations, in a simulation of the quicks
 repeat is closed as pruned (Optuna's advice for duplicates) and TPE asked again, up to REDRAWS
 times (a space of choices with fewer configurations than trials is refused before launch:
 search.check_study).
+
+A trial resumed from its checkpoint trains again the epochs it reported after that checkpoint.
+Optuna keeps the value it was told first for each step and warned of every repeat, a
+`UserWarning` with a source path on the terminal of every `resume` after a kill; the repeats are
+expected there, so they pass quietly.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 REDRAWS = 20
+REPORTED_AGAIN = "The reported value is ignored because this `step="  # Optuna's words
 
 
 class StudyOptunaSearch(OptunaSearch):
@@ -32,6 +40,11 @@ class StudyOptunaSearch(OptunaSearch):
                 return config
             self._ot_study.tell(self._ot_trials.pop(trial_id), state=TrialState.PRUNED)
         return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=REPORTED_AGAIN, category=UserWarning)
+            super().on_trial_result(trial_id, result)
 
     def _repeats(self, ot_trial) -> bool:
         """Another trial of the study (any state, restored ones too) has these parameters."""

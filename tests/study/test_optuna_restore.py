@@ -70,3 +70,17 @@ def test_tpe_repeats_are_asked_again(tmp_path):
     assert len(set(run(OptunaSearch, 8))) < 8  # what this guards against
     configs = run(StudyOptunaSearch, 9)
     assert len(set(configs[:8])) == 8 and configs[8] in configs[:8]
+
+
+def test_an_epoch_reported_again_after_a_resume_passes_quietly(tmp_path, recwarn):
+    """A trial resumed from its checkpoint reports again the epochs it reported after it; Optuna
+    keeps the first value and warned of each repeat on the terminal of every resume."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    searcher = _searcher(StudyOptunaSearch, tmp_path / "optuna.db")
+    searcher.suggest("t1")
+    for epoch, value in ((1, 0.4), (2, 0.5), (2, 0.45)):  # epoch 2 again after the resume
+        searcher.on_trial_result("t1", {"val_acc": value, "training_iteration": epoch})
+    searcher.on_trial_complete("t1", {"val_acc": 0.45, "training_iteration": 2})
+    assert [str(w.message) for w in recwarn] == []
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+    assert trial.intermediate_values == {1: 0.4, 2: 0.5}  # Optuna kept what it was told first
