@@ -12,7 +12,8 @@ torch.set_num_threads(1)
 
 class _KilledDriver:
     """Runs `racecar-study ...` as a driver process in its own session and SIGKILLs it, with the
-    Ray processes it started, once `after` trials have finished (results.parquet)."""
+    Ray processes it started, once `after` trials have finished (results.parquet) and Tune has saved
+    them as ended."""
 
     @staticmethod
     def finished(results) -> set[str]:
@@ -23,6 +24,22 @@ class _KilledDriver:
         except (OSError, ValueError):  # not written yet
             return set()
         return {r["trial_id"] for r in rows if r["status"] in ("done", "stopped")}
+
+    @staticmethod
+    def saved(results) -> set[str]:
+        """Trials ended in Tune's newest saved state (it saves about every second, runner.TUNE_ENV):
+        once it holds the finished trials, the kill can come at once. Waiting a fixed 1.5 s
+        instead let a fast host finish all 5 trials of the resume test before the kill."""
+        import json
+
+        from racecar_study.study.layout import TUNE_NAME
+
+        states = sorted((results.parent / TUNE_NAME).glob("experiment_state-*.json"))
+        try:
+            trials = [json.loads(t[0]) for t in json.loads(states[-1].read_text())["trial_data"]]
+            return {t["trial_id"] for t in trials if t["status"] == "TERMINATED"}
+        except (IndexError, OSError, ValueError, KeyError):  # none yet, or one being written
+            return set()
 
     def run(self, args: list[str], cwd, results, log_path, after: int = 2, timeout: float = 150) -> set[str]:
         """The trials finished when the kill was decided."""
@@ -41,11 +58,10 @@ class _KilledDriver:
             )
             try:
                 deadline = time.monotonic() + timeout
-                while len(before := self.finished(results)) < after:
+                while len(before := self.finished(results)) < after or not before <= self.saved(results):
                     assert driver.poll() is None, open(log_path).read()[-3000:]
                     assert time.monotonic() < deadline, f"no {after} trials finished in time"
-                    time.sleep(0.1)
-                time.sleep(1.5)  # Tune snapshots its state every second (runner.TUNE_ENV)
+                    time.sleep(0.05)
             finally:
                 os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray processes it started
                 driver.wait()
