@@ -32,11 +32,13 @@ class _KilledDriver:
         instead let a fast host finish all 5 trials of the resume test before the kill."""
         import json
 
+        from racecar_study.study import tune_state
         from racecar_study.study.layout import TUNE_NAME
 
-        states = sorted((results.parent / TUNE_NAME).glob("experiment_state-*.json"))
+        newest = tune_state.newest(results.parent / TUNE_NAME)  # the files Tune restores from
+        states = [p for p in newest if p.name.startswith("experiment_state-")]
         try:
-            trials = [json.loads(t[0]) for t in json.loads(states[-1].read_text())["trial_data"]]
+            trials = [json.loads(t[0]) for t in json.loads(states[0].read_text())["trial_data"]]
             return {t["trial_id"] for t in trials if t["status"] == "TERMINATED"}
         except (IndexError, OSError, ValueError, KeyError):  # none yet, or one being written
             return set()

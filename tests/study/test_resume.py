@@ -8,6 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from study_helpers import run_cli, spec_dict, write_spec
 
+from racecar_study.study.pruning import CHECKPOINT_RE
+
 NUM_SAMPLES = 5
 # One trial at a time, each a few seconds of real training, so the kill lands between trials.
 STUDY = spec_dict(
@@ -36,8 +38,8 @@ def _mid_trial(folder: Path, done: set[str]) -> bool:
     for trial_dir in (folder / "tune").glob("train_trial_*"):
         if any(trial_id in trial_dir.name for trial_id in done):
             continue
-        indices = (p.name.removeprefix("checkpoint_") for p in trial_dir.glob("checkpoint_*"))
-        epochs = [int(i) + 1 for i in indices if i.isdigit()]
+        names = (p.name for p in trial_dir.glob("checkpoint_*"))
+        epochs = [int(n.rsplit("_", 1)[1]) + 1 for n in names if CHECKPOINT_RE.fullmatch(n)]
         if epochs and max(epochs) <= STUDY["train"]["epochs"] // 2:
             return True
     return False
