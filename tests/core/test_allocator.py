@@ -50,7 +50,11 @@ def test_retained_memory_stops_rr_steps_page_faulting():
     default, retained = _faults("default", "retain")
     if not retained["retained"]:
         pytest.skip("this C library has no mallopt (not glibc)")
-    spent = {"default": sum(default["faults"]), "retained": sum(retained["faults"])}
+    # Each sum leaves out its process's largest step: the retained heap can still grow by a few
+    # tensors once after the warm-up (a fresh clone once met 25,601 faults in step 4 and 2,049 in
+    # the other five together, against 50,565 by default), while the default faults every step.
+    runs = {"default": default["faults"], "retained": retained["faults"]}
+    spent = {mode: sum(faults) - max(faults) for mode, faults in runs.items()}
     if spent["default"] < 5_000:
         pytest.skip(f"this glibc keeps RR activations by itself ({default['faults']} faults per step)")
     # Minor faults of ResNet-20 RR steps 4-9 at one thread: by default 0-48,000 a step, unevenly;
