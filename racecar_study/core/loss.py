@@ -32,8 +32,12 @@ def racecar_loss(
 def reconstruction_term(d: torch.Tensor, r: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
     """||d - r||^2 of one state in the chosen convention, in float32."""
     r, d = r.float(), d.float()
-    scale = 0.5 if reduction == "sum" else 1.0 / max(d.numel(), 1)
-    return _SquaredError.apply(r, d, scale)
+    return _SquaredError.apply(r, d, term_scale(d, reduction))
+
+
+def term_scale(d: torch.Tensor, reduction: str) -> float:
+    """The factor on sum((d - r)^2) in the chosen convention."""
+    return 0.5 if reduction == "sum" else 1.0 / max(d.numel(), 1)
 
 
 class _SquaredError(torch.autograd.Function):

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from racecar_study.core.fused import ChainFuser
 from racecar_study.core.rebuild import Rebuilder
 from racecar_study.core.rules import ReverseRule, Role, UnsupportedModuleError, rule_for
 
@@ -37,6 +38,9 @@ class Trace:
     # When set (and active around the reverse pass), re-applied norm chains are rebuilt in backward.
     rebuild: Rebuilder | None = None
     keep_recons: bool = True  # False: a reconstruction is dropped once its term is built
+    # When set, a chain and its term run as one compiled kernel where fused.py supports them
+    # (training: terms built, reconstructions not kept).
+    fuser: ChainFuser | None = None
 
     def add_state(self, t: torch.Tensor) -> int:
         self.states.append(t)
@@ -49,6 +53,17 @@ class Trace:
             self.recons[slot] = r
         if self.term_fn is not None:
             self.terms[slot] = self.term_fn(self.states[slot], r)
+
+    def fuse(self, slot: int, modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor | None:
+        """The reconstruction `modules`(x) of state `slot` with its term from one fused kernel, or
+        None where the chain is not fused (nothing is recorded then)."""
+        if self.fuser is None or self.keep_recons or self.term_fn is None:
+            return None
+        out = self.fuser(modules, x, self.states[slot], self.rebuild)
+        if out is None:
+            return None
+        r, self.terms[slot] = out
+        return r
 
 
 @dataclass
@@ -189,18 +204,24 @@ class ReversiblePlan:
             return trace.rebuild.chain(partial(_reapply_ops, ops), r, params)
         return _reapply_ops(ops, r)
 
+    def reconstruct(self, m: int, r: torch.Tensor, trace: Trace, slot: int) -> torch.Tensor:
+        """post_m applied to a reverse tensor, recorded as the reconstruction of state `slot` (with
+        its loss term): one fused kernel where the chain allows it, else the eager ops."""
+        fused = trace.fuse(slot, [op.module for op in self.segments[m].post_pointwise], r)
+        if fused is not None:
+            return fused
+        r = self.reapply_post(m, r, trace)
+        trace.set_recon(slot, r)
+        return r
+
     def reverse(self, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
         """Reverse from the output state back to the input; writes d'_2..d'_n into `trace` and
         returns the input's reconstruction with no nonlinearity (the caller's post applies)."""
         for m in range(len(self.segments) - 1, -1, -1):
-            r = self._reverse_stage(m, r, trace, ctxs)
+            r = self.reverse_segment(m, r, trace, ctxs[m])
             if m > 0:
-                trace.set_recon(ctxs[m - 1][2], r)
+                r = self.reconstruct(m - 1, r, trace, ctxs[m - 1][2])
         return r
-
-    def _reverse_stage(self, m: int, r: torch.Tensor, trace: Trace, ctxs: list[Any]) -> torch.Tensor:
-        r = self.reverse_segment(m, r, trace, ctxs[m])
-        return self.reapply_post(m - 1, r, trace) if m > 0 else r
 
     def state_names(self) -> list[str]:
         """Names of the states this plan adds, in forward order (each named after its consumer)."""

@@ -43,6 +43,22 @@ class _Rebuild:
     def release(self) -> None:
         self.src_ = self.out_ = None
 
+    def tensor(self) -> torch.Tensor:
+        return self.graph().detach()
+
+
+class _Recompute:
+    """A tensor that a consumer saved, computed again when its backward unpacks it (no graph)."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn: Callable[..., torch.Tensor], args: tuple):
+        self.fn, self.args = fn, args
+
+    def tensor(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.fn(*self.args)
+
 
 class _Chain(torch.autograd.Function):
     """out = fn(src), recording nothing; backward runs fn again (or reuses the rebuilt graph)."""
@@ -80,7 +96,7 @@ class Rebuilder:
     installs saved-tensor hooks that pack its output, wherever a consumer saves it, as its token."""
 
     def __init__(self, min_numel: int | None = None):
-        outputs: dict[int, tuple[weakref.ref, _Rebuild]] = {}
+        outputs: dict[int, tuple[weakref.ref, _Rebuild | _Recompute]] = {}
 
         def pack(t: torch.Tensor):  # a closure, not a bound method: no cycle through self
             hit = outputs.get(id(t))
@@ -106,15 +122,24 @@ class Rebuilder:
         whose parameters are `params`; it must not be random)."""
         if not torch.is_grad_enabled() or src.numel() < self.min_numel:
             return fn(src)
-        if not self._active:
-            self._hooks.__enter__()
-            self._active = True
         rb = _Rebuild(fn, src)
         params = [p for p in params if p.requires_grad]
         out = _Chain.apply(src, rb, *params)
-        self._outputs[id(out)] = (weakref.ref(out), rb)
+        self._token(out, rb)
         return out
+
+    def recompute(self, out: torch.Tensor, fn: Callable[..., torch.Tensor], *args) -> None:
+        """Consumers that save `out` get a token instead, and `fn(*args)` computes it again when their
+        backward needs it. `fn` must return `out` bitwise, and `args` be tensors kept anyway."""
+        if torch.is_grad_enabled() and out.numel() >= self.min_numel:
+            self._token(out, _Recompute(fn, args))
+
+    def _token(self, out: torch.Tensor, token: _Rebuild | _Recompute) -> None:
+        if not self._active:
+            self._hooks.__enter__()
+            self._active = True
+        self._outputs[id(out)] = (weakref.ref(out), token)
 
 
 def _unpack(saved):
-    return saved.graph().detach() if isinstance(saved, _Rebuild) else saved
+    return saved.tensor() if isinstance(saved, (_Rebuild, _Recompute)) else saved

@@ -26,6 +26,7 @@ def _rr_grads(arch, rebuild_on: bool, retain: bool = False):
     shape = input_shape_for(arch)
     net = build_model(arch, shape, 10)
     net.rebuild = rebuild_on
+    net.fuse = False  # the eager chains are under test here (fused ones: test_fused.py)
     net.train()
     x, y = torch.randn(6, *shape), torch.randint(0, 10, (6,))
     out = build_method(MethodConfig("rr", lam=0.5, reduction="mean")).step(net, x, y)
@@ -80,6 +81,7 @@ def test_chain_inputs_are_freed_by_backward(always_rebuild, monkeypatch):
     try:
         torch.manual_seed(0)
         net = build_model("resnet", (3, 16, 16), 10, depth=8)
+        net.fuse = False
         out = build_method(MethodConfig("rr", lam=0.5)).step(net, torch.randn(4, 3, 16, 16), torch.arange(4))
         assert sources and all(s() is not None for s in sources)
         out.loss.backward()
@@ -109,7 +111,7 @@ def test_rebuild_lowers_the_step_peak():
     for on in (False, True):
         torch.manual_seed(0)
         net = build_model("resnet20", (3, 32, 32), 10)
-        net.rebuild = on
+        net.rebuild, net.fuse = on, False
         peaks[on] = _peak_bytes(net, x, y)
     assert peaks[True] < 0.95 * peaks[False], peaks  # measured 0.92 (batch 128: 0.92 too)
 
