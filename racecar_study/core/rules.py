@@ -103,6 +103,12 @@ def _conv_output_padding(module: nn.Conv2d, in_hw: tuple[int, int], out_hw: tupl
     return pads
 
 
+# An adjoint with at most this many output channels (an image's input layer) runs channels-last on
+# CPU: ResNet-20's first-layer adjoint (16 -> 3 channels, batch 128) 8.9 -> 4.4 ms with the
+# conversions, an RR step 1.5% faster (interleaved in one process, four pairs).
+FEW_CHANNELS = 4
+
+
 @register_rule(nn.Conv2d)
 class Conv2dRule(ReverseRule):
     role = Role.LINEAR
@@ -121,7 +127,10 @@ class Conv2dRule(ReverseRule):
         # flipped, transposed kernel costs the same forward and backward at equal channel counts,
         # and 1.4x as much where the reverse output has few channels (an RGB input's 3), measured.
         out_pad = _conv_output_padding(module, ctx["in_hw"], tuple(y.shape[-2:]))
-        return F.conv_transpose2d(
+        few = module.in_channels <= FEW_CHANNELS and y.device.type == "cpu" and y.dim() == 4
+        if few:  # oneDNN's NCHW path for few output channels is slow; channels-last is not
+            y = y.contiguous(memory_format=torch.channels_last)
+        out = F.conv_transpose2d(
             y,
             module.weight,
             stride=module.stride,
@@ -130,6 +139,7 @@ class Conv2dRule(ReverseRule):
             groups=module.groups,
             dilation=module.dilation,
         )
+        return out.contiguous() if few else out
 
     def bias(self, module, y):
         return None if module.bias is None else module.bias.view(1, -1, 1, 1)
