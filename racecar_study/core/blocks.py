@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from racecar_study.core.plan import ReversiblePlan, Trace
-from racecar_study.core.rules import ReverseRule, Role, register_rule, rule_for
+from racecar_study.core.rules import ReverseRule, Role, memory_format_of, register_rule, rule_for
 
 
 class ResidualBlock(nn.Module):
@@ -100,6 +100,7 @@ class ChannelPadShortcutRule(ReverseRule):
         extra = module.out_channels - module.in_channels
         lo = extra // 2
         kept = y[:, lo : lo + module.in_channels]
-        out = y.new_zeros(ctx["in_shape"])
+        out = torch.empty(ctx["in_shape"], dtype=y.dtype, device=y.device, memory_format=memory_format_of(y))
+        out.zero_()  # in y's layout: a channels-last reverse pass stays so
         out[:, :, :: module.stride, :: module.stride] = kept
         return out

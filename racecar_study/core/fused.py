@@ -6,8 +6,10 @@ full-size tensors per state: the norm's statistics and output, the activation, t
 its square-sum; in backward the term's two gradients, their accumulation with the next adjoint's,
 the activation's and the norm's backward. Here Inductor (torch.compile) turns the forward into
 one kernel (statistics, then normalise, activate, difference and sum in one loop) and the backward
-into one (the term's gradient folded into the chain's). On ResNet-20 (batch 128, CPU) this takes
-an RR step from about 2.1x a Std step to below 2x (benchmarks/core_overhead.py).
+into one (the term's gradient folded into the chain's). The kernels take either memory layout, so a
+fused pass runs its convolution adjoints channels-last, oneDNN's faster layout on CPU (rules.py),
+while the states stay as the forward pass made them. On ResNet-20 (batch 128, CPU) this takes an
+RR step from about 2.2x a Std step to about 2x (benchmarks/core_overhead.py).
 
 The chain's output d' is not kept for the next adjoint's backward: the Rebuilder (rebuild.py)
 hands that consumer a token, and the output is recomputed from the kept input and statistics by
@@ -34,9 +36,10 @@ from torch import nn
 
 from racecar_study.core.loss import term_scale
 
-# Below this many values a chain stays eager: compiling costs seconds once per process and shape,
-# and the eager passes over a small tensor cost little.
-MIN_NUMEL = 1 << 16
+# Below this many values a chain stays eager: a fused call costs about 0.1 ms of Python and guard
+# checks, more than it saves on a small tensor (the peak MLP's 100 x 784 input term at 1 << 16 took
+# its RR step from 1.77x to 2.05x a Std step), and compiling costs seconds once per process and shape.
+MIN_NUMEL = 1 << 18
 
 
 def _channel_view(x: torch.Tensor) -> list[int]:
@@ -121,8 +124,8 @@ class _Kernels:
 _KERNELS: dict[tuple, _Kernels] = {}
 
 
-def _kernels(pattern: _Pattern, x: torch.Tensor) -> _Kernels:
-    key = (pattern, tuple(x.shape), x.device)
+def _kernels(pattern: _Pattern, x: torch.Tensor, d: torch.Tensor) -> _Kernels:
+    key = (pattern, tuple(x.shape), x.stride(), d.stride(), x.device)
     if key not in _KERNELS:
         tag = f"{pattern.tag}_{len(_KERNELS)}"
         _KERNELS[key] = _Kernels(pattern, tag)
@@ -197,6 +200,11 @@ class ChainFuser:
         self.reduction = reduction
         self.min_numel = MIN_NUMEL if min_numel is None else min_numel
 
+    @property
+    def active(self) -> bool:
+        """False once compiling has failed in this process (every chain then runs eagerly)."""
+        return ChainFuser._broken is None
+
     def applies(self, modules: Sequence[nn.Module], x: torch.Tensor, d: torch.Tensor) -> _Pattern | None:
         if ChainFuser._broken is not None or x.numel() < self.min_numel or x.shape != d.shape:
             return None
@@ -217,7 +225,7 @@ class ChainFuser:
         if pattern.norm:
             bn = modules[0]
             w, b, eps = bn.weight, bn.bias, float(bn.eps)
-        kernels = _kernels(pattern, x)
+        kernels = _kernels(pattern, x, d)
         scale = term_scale(d, self.reduction)
         try:
             r, term, mean, rstd = _ChainTerm.apply(x, d, w, b, kernels, eps, scale)
@@ -240,7 +248,7 @@ class ChainFuser:
             with _quiet_compile_logs(), torch.enable_grad():
                 x = torch.linspace(-1, 1, 64, device=device).view(8, 8).requires_grad_()
                 d = torch.zeros(8, 8, device=device)
-                kernels = _kernels(_Pattern(False, True), x)
+                kernels = _kernels(_Pattern(False, True), x, d)
                 r, term, _, _ = _ChainTerm.apply(x, d, None, None, kernels, 0.0, 0.5)
                 (r.sum() + term).backward()
         except Exception as e:  # noqa: BLE001

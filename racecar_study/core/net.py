@@ -70,7 +70,7 @@ class RacecarNet(nn.Module):
         with trace.rebuild or contextlib.nullcontext():
             first = self.plan.reverse(start, trace, ctxs)
             if trace.fuse(0, [], first) is None:  # the input's term (no nonlinearity)
-                trace.set_recon(0, first)
+                trace.set_recon(0, trace.match_layout(0, first))
         recons = trace.recons if keep_reconstructions else []
         out = RacecarOutput(logits, trace.states, recons)  # type: ignore[arg-type]
         if reduction is not None:

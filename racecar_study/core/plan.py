@@ -22,7 +22,7 @@ from torch import nn
 
 from racecar_study.core.fused import ChainFuser
 from racecar_study.core.rebuild import Rebuilder
-from racecar_study.core.rules import ReverseRule, Role, UnsupportedModuleError, rule_for
+from racecar_study.core.rules import ReverseRule, Role, UnsupportedModuleError, memory_format_of, rule_for
 
 
 @dataclass
@@ -53,6 +53,15 @@ class Trace:
             self.recons[slot] = r
         if self.term_fn is not None:
             self.terms[slot] = self.term_fn(self.states[slot], r)
+
+    def fused(self) -> bool:
+        return self.fuser is not None and self.fuser.active
+
+    def match_layout(self, slot: int, r: torch.Tensor) -> torch.Tensor:
+        """`r` in its state's memory layout (a fused pass's adjoints may leave it channels-last): the
+        eager ops that follow would otherwise mix layouts, which is slow."""
+        fmt = memory_format_of(self.states[slot])
+        return r if r.dim() != 4 or memory_format_of(r) == fmt else r.contiguous(memory_format=fmt)
 
     def fuse(self, slot: int, modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor | None:
         """The reconstruction `modules`(x) of state `slot` with its term from one fused kernel, or
@@ -153,7 +162,9 @@ class ReversiblePlan:
             c: dict[str, Any] = {}
             d = op.rule.forward(op.module, d, c)
             pre_ctx.append(c)
-        unit_ctx: dict[str, Any] = {}
+        # "fused": whether this pass fuses its chains (fused.py), whose kernels take channels-last
+        # tensors; a rule may then run its adjoint in that layout.
+        unit_ctx: dict[str, Any] = {"fused": trace.fused}
         if seg.unit.role is Role.BLOCK:
             d = seg.unit.module.racecar_forward(d, trace, unit_ctx)
         else:
@@ -210,6 +221,7 @@ class ReversiblePlan:
         fused = trace.fuse(slot, [op.module for op in self.segments[m].post_pointwise], r)
         if fused is not None:
             return fused
+        r = trace.match_layout(slot, r)
         r = self.reapply_post(m, r, trace)
         trace.set_recon(slot, r)
         return r

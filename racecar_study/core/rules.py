@@ -109,6 +109,13 @@ def _conv_output_padding(module: nn.Conv2d, in_hw: tuple[int, int], out_hw: tupl
 FEW_CHANNELS = 4
 
 
+def memory_format_of(t: torch.Tensor) -> torch.memory_format:
+    """channels_last for a 4-D tensor laid out so (and not also plainly contiguous), else contiguous."""
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 @register_rule(nn.Conv2d)
 class Conv2dRule(ReverseRule):
     role = Role.LINEAR
@@ -126,9 +133,14 @@ class Conv2dRule(ReverseRule):
         # conv_transpose2d for every stride: a stride-1 adjoint written as a convolution with the
         # flipped, transposed kernel costs the same forward and backward at equal channel counts,
         # and 1.4x as much where the reverse output has few channels (an RGB input's 3), measured.
+        # On CPU, oneDNN's channels-last kernels are the faster ones: a fused reverse pass (fused.py,
+        # whose kernels take either layout) runs its adjoints channels-last, and every reverse pass
+        # does so where the output has few channels (NCHW's path for those is slow).
         out_pad = _conv_output_padding(module, ctx["in_hw"], tuple(y.shape[-2:]))
-        few = module.in_channels <= FEW_CHANNELS and y.device.type == "cpu" and y.dim() == 4
-        if few:  # oneDNN's NCHW path for few output channels is slow; channels-last is not
+        cpu4d = y.device.type == "cpu" and y.dim() == 4
+        few = cpu4d and module.in_channels <= FEW_CHANNELS
+        fused = ctx.get("fused")
+        if cpu4d and (few or (fused is not None and fused())):
             y = y.contiguous(memory_format=torch.channels_last)
         out = F.conv_transpose2d(
             y,

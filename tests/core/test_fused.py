@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import racecar_study.core.fused as fused
-from racecar_study.core import MethodConfig, build_method
+from racecar_study.core import ChannelPadShortcut, MethodConfig, build_method, rules
+from racecar_study.core.blocks import ChannelPadShortcutRule
 from racecar_study.core.loss import reconstruction_term
 from racecar_study.core.rebuild import Rebuilder
 from racecar_study.core.rules import rule_for
@@ -175,3 +176,44 @@ def test_a_compiler_failure_falls_back_to_eager_once(monkeypatch):
     assert torch.equal(fallback.loss, eager.loss)
     for a, b in zip(g_fallback, g_eager):
         assert torch.equal(a, b)
+
+
+def test_channels_last_inputs_keep_each_gradient_in_its_tensors_layout():
+    """A fused pass runs its adjoints channels-last while the states stay NCHW: d' follows the
+    adjoint's layout and the state's gradient the state's, so no eager op downstream mixes them."""
+    cl = torch.channels_last
+    modules, shape = PATTERNS["bn2d_relu"]
+    x, d, up = _inputs(modules, shape)
+    x_cl = x.detach().contiguous(memory_format=cl).requires_grad_()
+    r, term = fused.ChainFuser("sum", min_numel=0)(modules, x_cl, d)
+    assert r.is_contiguous(memory_format=cl)
+    gx, gd = torch.autograd.grad((r * up.contiguous(memory_format=cl)).sum() + term, [x_cl, d])
+    assert gd.is_contiguous() and gx.is_contiguous(memory_format=cl)
+    r_e, t_e = _eager(modules, x, d, "sum")
+    gx_e, gd_e = torch.autograd.grad((r_e * up).sum() + t_e, [x, d])
+    torch.testing.assert_close(gx, gx_e, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gd, gd_e, rtol=1e-4, atol=1e-5)
+
+
+def test_a_fused_resnet_pass_runs_its_adjoints_channels_last(monkeypatch):
+    monkeypatch.setattr(fused, "MIN_NUMEL", 0)
+    seen = []
+    conv_t = F.conv_transpose2d
+
+    def watched(y, w, *a, **k):
+        if w.shape[1] > rules.FEW_CHANNELS:  # the input layer's adjoint is channels-last either way
+            seen.append(y.is_contiguous())
+        return conv_t(y, w, *a, **k)
+
+    monkeypatch.setattr(F, "conv_transpose2d", watched)
+    for fuse in (False, True):
+        seen.clear()
+        _rr_step("resnet", (3, 8, 8), fuse=fuse)
+        assert seen and (not any(seen) if fuse else all(seen)), (fuse, seen)
+    pad = ChannelPadShortcut(4, 8, 2)
+    ctx = {}
+    ChannelPadShortcutRule().forward(pad, torch.randn(2, 4, 6, 6), ctx)
+    back = ChannelPadShortcutRule().adjoint(
+        pad, torch.randn(2, 8, 3, 3).contiguous(memory_format=torch.channels_last), ctx
+    )
+    assert back.is_contiguous(memory_format=torch.channels_last)  # the layout carries through the shortcut
