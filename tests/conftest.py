@@ -70,6 +70,32 @@ class _KilledDriver:
         return before
 
 
+def _rr_step_peak_bytes(net, x, y) -> int:
+    """Peak of live CPU-allocator bytes during one RR training step (lambda 0.5), from the
+    profiler's allocation events in time order. A step before it compiles what it compiles."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from racecar_study.core import MethodConfig, build_method
+
+    method = build_method(MethodConfig("rr", lam=0.5))
+    method.step(net, x, y).loss.backward()
+    net.zero_grad(set_to_none=True)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        method.step(net, x, y).loss.backward()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_ns())
+    live = peak = 0
+    for e in events:
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+@pytest.fixture
+def rr_step_peak():
+    return _rr_step_peak_bytes
+
+
 @pytest.fixture
 def killed_driver() -> _KilledDriver:
     return _KilledDriver()

@@ -124,24 +124,7 @@ def test_fused_network_step_matches_the_eager_one(arch, shape, monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6 + 1e-5 * b.abs().max().item())
 
 
-def _peak_bytes(net, x, y) -> int:
-    from torch.profiler import ProfilerActivity, profile
-
-    method = build_method(MethodConfig("rr", lam=0.5))
-    method.step(net, x, y).loss.backward()  # compile outside the profile
-    net.zero_grad(set_to_none=True)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        method.step(net, x, y).loss.backward()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    live = peak = 0
-    for e in events:
-        live += e.nbytes()
-        peak = max(peak, live)
-    return peak
-
-
-def test_fused_step_keeps_no_norm_chain_output():
+def test_fused_step_keeps_no_norm_chain_output(rr_step_peak):
     """The fused chains' outputs are recomputed for the next adjoint, not kept: the step's peak is
     below the same fused step that keeps them (rebuild off)."""
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))  # chains above MIN_NUMEL
@@ -150,7 +133,7 @@ def test_fused_step_keeps_no_norm_chain_output():
         torch.manual_seed(0)
         net = build_model("resnet20", (3, 32, 32), 10)
         net.rebuild = rebuild
-        peaks[rebuild] = _peak_bytes(net, x, y)
+        peaks[rebuild] = rr_step_peak(net, x, y)
     assert peaks[True] < 0.95 * peaks[False], peaks  # measured 0.90 (batch 128: 0.90)
 
 
