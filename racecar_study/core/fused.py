@@ -25,6 +25,7 @@ warning says so and every chain takes the eager path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import types
 import warnings
@@ -173,21 +174,16 @@ def pattern_of(modules: Sequence[nn.Module]) -> _Pattern | None:
     return _Pattern(norm, bool(types_))
 
 
+@contextlib.contextmanager
 def _quiet_compile_logs():
     """Inductor's first import logs 'No CUDA runtime is found' on CPU-only installs: not news here."""
-    return _LoggerLevel("torch.utils.cpp_extension", logging.ERROR)
-
-
-class _LoggerLevel:
-    def __init__(self, name: str, level: int):
-        self.logger, self.level = logging.getLogger(name), level
-
-    def __enter__(self):
-        self.old = self.logger.level
-        self.logger.setLevel(self.level)
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.old)
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 class ChainFuser:
@@ -206,7 +202,7 @@ class ChainFuser:
         return ChainFuser._broken is None
 
     def applies(self, modules: Sequence[nn.Module], x: torch.Tensor, d: torch.Tensor) -> _Pattern | None:
-        if ChainFuser._broken is not None or x.numel() < self.min_numel or x.shape != d.shape:
+        if not self.active or x.numel() < self.min_numel or x.shape != d.shape:
             return None
         if x.dtype != torch.float32 or d.dtype != torch.float32 or x.dim() < 2:
             return None

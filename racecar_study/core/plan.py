@@ -66,7 +66,7 @@ class Trace:
     def fuse(self, slot: int, modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor | None:
         """The reconstruction `modules`(x) of state `slot` with its term from one fused kernel, or
         None where the chain is not fused (nothing is recorded then)."""
-        if self.fuser is None or self.keep_recons or self.term_fn is None:
+        if self.fuser is None:  # RacecarNet makes one only for passes that build terms, keeping no recons
             return None
         out = self.fuser(modules, x, self.states[slot], self.rebuild)
         if out is None:
