@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ray import tune
 
 from racecar_study.study.experiment import build_run, load_splits
 from racecar_study.study.hooks import TrialHook, TrialInfo
+from racecar_study.study.scratch import checkpoint_folder, sweep
 from racecar_study.study.seeds import SeedGroup
 from racecar_study.study.space import active_overrides
 from racecar_study.study.spec import StudySpec, apply_overrides
@@ -45,6 +45,7 @@ def train_trial(
     context: dict[str, Any] | None = None,
 ) -> None:
     """`tune.with_parameters(train_trial, spec=..., data_refs=..., trial_hooks=..., context=...)`."""
+    sweep()  # checkpoint folders of trials Tune killed on this host inside `tune.report`
     overrides = active_overrides(spec.search.space, config)
     trial_spec = apply_overrides(spec, overrides)
     # Each trial owns the CPUs it reserved; more threads would fight the trials beside it.
@@ -84,10 +85,10 @@ def train_trial(
             )
         # Hooks see a report before Tune does: Tune may stop the trial inside `report`.
         if group.epoch % every == 0 or group.done:
-            with tempfile.TemporaryDirectory(prefix="racecar-ckpt-") as tmp:
-                group.save(Path(tmp))
+            with checkpoint_folder() as tmp:
+                group.save(tmp)
                 for hook in hooks:
-                    metrics.update(hook.on_report(metrics, Path(tmp)) or {})
+                    metrics.update(hook.on_report(metrics, tmp) or {})
                 if group.done:
                     for hook in hooks:
                         hook.on_trial_end(metrics)

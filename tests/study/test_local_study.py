@@ -2,6 +2,9 @@
 the hooks seam that tracking plugs into."""
 
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import optuna
@@ -10,7 +13,7 @@ import pytest
 import ray
 from study_helpers import run_cli, spec_dict, write_spec
 
-from racecar_study.study import cluster, hooks
+from racecar_study.study import cluster, hooks, scratch
 from racecar_study.study.hooks import DriverHook, StudyHooks, TrialHook
 from racecar_study.study.results import FIXED
 
@@ -54,12 +57,22 @@ def _recording_hooks(seen: dict) -> StudyHooks:
     return StudyHooks(driver=[Driver()], trial=[Trial()])
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(hooks, "_PROVIDERS", [lambda spec: _recording_hooks(seen)])
     spec = write_spec(workdir, spec_dict(**STUDY))
+    # a checkpoint folder that a trial Tune killed inside `tune.report` left behind
+    left = Path(tempfile.gettempdir(), f"{scratch.PREFIX}{scratch._host()}-{_dead_pid()}-x")
+    (left / "seed_0").mkdir(parents=True)
     rc, out, err = run_cli(capsys, "run", str(spec), "--plain")
     assert rc == 0, err
+    assert not left.exists()  # a trial's start swept it
     assert not ray.is_initialized()  # the runner shut its embedded Ray down
     # TINY's mnist5k has no validation split: val_acc falls back to the test split, and it says so
     assert "note: val_acc is measured on the test split (mnist5k has no validation split)" in err, err

@@ -1,0 +1,58 @@
+"""Node-local scratch folders for checkpoints on their way to Tune's storage.
+
+Tune can end a trial inside `tune.report` and kill its worker there (ASHA stopping it, the study
+ending), so a TemporaryDirectory around the report is never cleaned up: each such trial left its
+last checkpoint in /tmp. Folders are named by host and PID instead, and every trial that starts
+removes those on its host whose process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+PREFIX = "racecar-ckpt-"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def checkpoint_folder(root: Path | None = None) -> Iterator[Path]:
+    """An empty folder named racecar-ckpt-HOST-PID-*, removed on exit (if the process lives)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_host()}-{os.getpid()}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep(root: Path | None = None) -> list[Path]:
+    """Remove this host's checkpoint folders whose process has ended; returns them. Folders of
+    other hosts (a /tmp shared between containers) and of live processes are left alone."""
+    root = Path(root or tempfile.gettempdir())
+    mine = re.compile(rf"{re.escape(PREFIX + _host())}-(\d+)-")
+    gone = []
+    for folder in root.glob(f"{PREFIX}{_host()}-*"):
+        match = mine.match(folder.name)
+        if match and not _alive(int(match[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
