@@ -112,6 +112,7 @@ class TrainSpec(_Strict):
     precision: Literal["fp32", "bf16"] = "fp32"
     probe_size: int = Field(256, ge=0)
     retain_cpu_memory: bool = True  # keep freed CPU memory between steps (core/allocator.py)
+    fuse_reverse: bool = True  # compiled reverse-pass kernels (core/fused.py); off skips compiling
 
     def to_config(self, seed: int = 0) -> TrainConfig:
         return TrainConfig(**self.model_dump(), seed=seed)

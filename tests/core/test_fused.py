@@ -200,3 +200,25 @@ def test_a_fused_resnet_pass_runs_its_adjoints_channels_last(monkeypatch):
         pad, torch.randn(2, 8, 3, 3).contiguous(memory_format=torch.channels_last), ctx
     )
     assert back.is_contiguous(memory_format=torch.channels_last)  # the layout carries through the shortcut
+
+
+@pytest.mark.parametrize("fuse_reverse,fused_calls", [(None, True), (False, False), (True, True)])
+def test_train_fuse_reverse_decides_if_a_fit_takes_the_fused_path(fuse_reverse, fused_calls, monkeypatch):
+    """`train.fuse_reverse` in a study spec reaches the Trainer, which sets the net's switch; None
+    (a TrainConfig made by hand) leaves the net's own setting."""
+    from racecar_study.core import TrainConfig, Trainer
+    from racecar_study.study.spec import TrainSpec
+
+    assert TrainSpec().to_config().fuse_reverse is True
+    assert TrainSpec(fuse_reverse=False).to_config().fuse_reverse is False
+    monkeypatch.setattr(fused, "MIN_NUMEL", 0)
+    calls = []
+    apply = fused._ChainTerm.apply
+    monkeypatch.setattr(fused._ChainTerm, "apply", lambda *a: calls.append(1) or apply(*a))
+    net = build_model("peak_mlp", (1, 28, 28), 2)
+    cfg = TrainConfig(epochs=1, batch_size=8, probe_size=0, fuse_reverse=fuse_reverse)
+    trainer = Trainer(net, build_method(MethodConfig("rr", lam=1e-3)), cfg)
+    assert net.fuse is fused_calls
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 2, (16,))
+    trainer.fit((x, y))
+    assert bool(calls) is fused_calls
