@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -65,3 +67,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def dead_pid() -> int:
+    """The PID of a process that has ended (a child started and waited for)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

@@ -2,8 +2,6 @@
 the hooks seam that tracking plugs into."""
 
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import optuna
 import pyarrow.parquet as pq
 import pytest
 import ray
-from study_helpers import run_cli, spec_dict, write_spec
+from study_helpers import dead_pid, run_cli, spec_dict, write_spec
 
 from racecar_study.study import cluster, hooks, scratch
 from racecar_study.study.hooks import DriverHook, StudyHooks, TrialHook
@@ -57,18 +55,12 @@ def _recording_hooks(seen: dict) -> StudyHooks:
     return StudyHooks(driver=[Driver()], trial=[Trial()])
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 def test_local_study_end_to_end(workdir, capsys, monkeypatch):
     seen: dict = {}
     monkeypatch.setattr(hooks, "_PROVIDERS", [lambda spec: _recording_hooks(seen)])
     spec = write_spec(workdir, spec_dict(**STUDY))
     # a checkpoint folder that a trial Tune killed inside `tune.report` left behind
-    left = Path(tempfile.gettempdir(), f"{scratch.PREFIX}{scratch._host()}-{_dead_pid()}-x")
+    left = Path(tempfile.gettempdir(), f"{scratch.PREFIX}{scratch._host()}-{dead_pid()}-x")
     (left / "seed_0").mkdir(parents=True)
     rc, out, err = run_cli(capsys, "run", str(spec), "--plain")
     assert rc == 0, err

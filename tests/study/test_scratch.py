@@ -2,16 +2,10 @@
 host and PID, and a starting trial removes those of this host whose process has ended."""
 
 import os
-import subprocess
-import sys
+
+from study_helpers import dead_pid
 
 from racecar_study.study import scratch
-
-
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def test_a_folder_is_named_by_host_and_pid_and_removed_on_exit(tmp_path):
@@ -24,9 +18,9 @@ def test_a_folder_is_named_by_host_and_pid_and_removed_on_exit(tmp_path):
 
 def test_sweep_removes_only_this_hosts_folders_of_ended_processes(tmp_path):
     host = scratch._host()
-    dead = tmp_path / f"{scratch.PREFIX}{host}-{_dead_pid()}-abc"
+    dead = tmp_path / f"{scratch.PREFIX}{host}-{dead_pid()}-abc"
     live = tmp_path / f"{scratch.PREFIX}{host}-{os.getpid()}-abc"
-    other_host = tmp_path / f"{scratch.PREFIX}not{host}-{_dead_pid()}-abc"
+    other_host = tmp_path / f"{scratch.PREFIX}not{host}-{dead_pid()}-abc"
     old_style = tmp_path / f"{scratch.PREFIX}k2j3h4"  # TemporaryDirectory's names: no PID to check
     for folder in (dead, live, other_host, old_style):
         (folder / "seed_0").mkdir(parents=True)
