@@ -148,7 +148,7 @@ def _best_checkpoint_state(study, row) -> dict:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
 
 
-def test_best_model_is_registered_and_predicts_like_its_checkpoint(study):
+def test_best_model_is_registered_and_predicts_like_its_checkpoint(study, tmp_path):
     import mlflow.pytorch
 
     from racecar_study.data import load_dataset
@@ -166,7 +166,7 @@ def test_best_model_is_registered_and_predicts_like_its_checkpoint(study):
 
     mlflow.set_tracking_uri(study["url"])
     try:
-        model = mlflow.pytorch.load_model(f"models:/{NAME}@best").eval()
+        model = mlflow.pytorch.load_model(f"models:/{NAME}@best", dst_path=str(tmp_path)).eval()
     finally:
         mlflow.set_tracking_uri(None)
     reference = copy.deepcopy(model)

@@ -111,12 +111,12 @@ def test_params_and_metric_histories(study):
         assert "epoch" not in kid.data.metrics
 
 
-def test_artifacts_pictures_model_spec(study):
+def test_artifacts_pictures_model_spec(study, tmp_path):
     c, t = study["client"], study["tracking"]
     top = {a.path for a in c.list_artifacts(t.parent_run_id)}
     assert {"spec", "results"} <= top
     assert [a.path for a in c.list_artifacts(t.parent_run_id, "results")] == ["results/results.parquet"]
-    spec_text = open(c.download_artifacts(t.parent_run_id, "spec/spec.yaml")).read()
+    spec_text = open(c.download_artifacts(t.parent_run_id, "spec/spec.yaml", str(tmp_path))).read()
     assert "name: http_study" in spec_text
     for kid in _children(study):
         rid = kid.info.run_id
@@ -128,7 +128,7 @@ def test_artifacts_pictures_model_spec(study):
         assert model.source_run_id == rid and str(model.status) in ("READY", "LoggedModelStatus.READY")
 
 
-def test_registered_best_model_predicts_like_the_checkpoint(study, tiny_task, monkeypatch):
+def test_registered_best_model_predicts_like_the_checkpoint(study, tiny_task, monkeypatch, tmp_path):
     import mlflow.pytorch
 
     c = study["client"]
@@ -136,7 +136,7 @@ def test_registered_best_model_predicts_like_the_checkpoint(study, tiny_task, mo
     best_cb, best_snap, _ = study["trials"][study["best"]]
     assert version.run_id == best_cb.run_id
     monkeypatch.setenv("MLFLOW_TRACKING_URI", study["url"])  # not mlflow.set_tracking_uri: it sticks
-    loaded = mlflow.pytorch.load_model("models:/http_study@best", map_location="cpu")
+    loaded = mlflow.pytorch.load_model("models:/http_study@best", dst_path=str(tmp_path), map_location="cpu")
     assert type(loaded).__name__ == "RacecarNet"
     reference = tiny_task.net(seed=0)
     reference.load_state_dict(best_snap.best)
