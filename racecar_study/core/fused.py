@@ -25,8 +25,6 @@ warning says so and every chain takes the eager path.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import types
 import warnings
 from collections.abc import Sequence
@@ -35,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from racecar_study.core.logs import quiet_logger
 from racecar_study.core.loss import term_scale
 
 # Below this many values a chain stays eager: a fused call costs about 0.1 ms of Python and guard
@@ -54,18 +53,17 @@ def _reduce_dims(x: torch.Tensor) -> list[int]:
 def _forward(x, d, w, b, eps: float, scale: float, norm: bool, act: bool):
     """(d', term, mean, rstd): d' = act(norm(x)) with batch statistics, term = scale * ||d' - d||^2."""
     mean = rstd = None
-    z = x
     if norm:
         var, mean = torch.var_mean(x, dim=_reduce_dims(x), correction=0, keepdim=True)
         rstd = torch.rsqrt(var + eps)
-        z = (x - mean) * (rstd * w.view(_channel_view(x))) + b.view(_channel_view(x))
-    r = torch.relu(z) if act else z
+    r = _output(x, mean, rstd, w, b, norm, act)
     diff = r - d
     return r, (diff * diff).sum() * scale, mean, rstd
 
 
 def _output(x, mean, rstd, w, b, norm: bool, act: bool):
-    """d' again from the kept input and statistics: the same arithmetic as `_forward`."""
+    """d' from the input and statistics; `_forward` computes it so too, so its recomputation for a
+    token (rebuild.py) is bitwise the same."""
     z = x
     if norm:
         z = (x - mean) * (rstd * w.view(_channel_view(x))) + b.view(_channel_view(x))
@@ -174,18 +172,6 @@ def pattern_of(modules: Sequence[nn.Module]) -> _Pattern | None:
     return _Pattern(norm, bool(types_))
 
 
-@contextlib.contextmanager
-def _quiet_compile_logs():
-    """Inductor's first import logs 'No CUDA runtime is found' on CPU-only installs: not news here."""
-    logger = logging.getLogger("torch.utils.cpp_extension")
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
-
-
 class ChainFuser:
     """Fuses re-applied chains with their terms for one racecar pass (see the module docstring)."""
 
@@ -241,7 +227,8 @@ class ChainFuser:
         if device.type in cls._probed:
             return True
         try:
-            with _quiet_compile_logs(), torch.enable_grad():
+            # Inductor's first import logs "No CUDA runtime is found" on CPU-only installs: not news
+            with quiet_logger("torch.utils.cpp_extension"), torch.enable_grad():
                 x = torch.linspace(-1, 1, 64, device=device).view(8, 8).requires_grad_()
                 d = torch.zeros(8, 8, device=device)
                 kernels = _kernels(_Pattern(False, True), x, d)

@@ -24,6 +24,11 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())
 
 
+def _host_prefix() -> str:
+    """The names of this host's folders start so; the PID and a random part follow."""
+    return f"{PREFIX}{_host()}-"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -37,7 +42,7 @@ def _alive(pid: int) -> bool:
 @contextlib.contextmanager
 def checkpoint_folder(root: Path | None = None) -> Iterator[Path]:
     """An empty folder named racecar-ckpt-HOST-PID-*, removed on exit (if the process lives)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_host()}-{os.getpid()}-", dir=root))
+    folder = Path(tempfile.mkdtemp(prefix=f"{_host_prefix()}{os.getpid()}-", dir=root))
     try:
         yield folder
     finally:
@@ -47,12 +52,11 @@ def checkpoint_folder(root: Path | None = None) -> Iterator[Path]:
 def sweep(root: Path | None = None) -> list[Path]:
     """Remove this host's checkpoint folders whose process has ended; returns them. Folders of
     other hosts (a /tmp shared between containers) and of live processes are left alone."""
-    root = Path(root or tempfile.gettempdir())
-    mine = re.compile(rf"{re.escape(PREFIX + _host())}-(\d+)-")
+    root, prefix = Path(root or tempfile.gettempdir()), _host_prefix()
     gone = []
-    for folder in root.glob(f"{PREFIX}{_host()}-*"):
-        match = mine.match(folder.name)
-        if match and not _alive(int(match[1])):
+    for folder in root.glob(f"{prefix}*"):
+        pid, sep, _ = folder.name[len(prefix) :].partition("-")
+        if sep and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             gone.append(folder)
     return gone

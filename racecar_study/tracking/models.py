@@ -10,14 +10,13 @@ fine-tuning for transfer work on it. Loading therefore needs `racecar_study` imp
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from racecar_study.core.logs import quiet_logger
 from racecar_study.tracking.uris import is_http
 
 MODEL_NAME = "model"
@@ -43,7 +42,7 @@ def save_model_dir(
         logits = net(torch.as_tensor(example)).numpy()
     signature = infer_signature(example, logits)
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
-    with _quiet("mlflow.pytorch"):  # its warning about pickle, on every save: the choice is deliberate
+    with quiet_logger("mlflow.pytorch"):  # its warning about pickle, on every save: the choice is deliberate
         mlflow.pytorch.save_model(
             net,
             str(path),
@@ -54,17 +53,6 @@ def save_model_dir(
             serialization_format=SERIALIZATION,
         )
     return path
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str):
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def upload_model_dir(client, experiment_id: str, run_id: str, local_dir: Path, step: int = 0) -> str:
